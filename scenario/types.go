@@ -1,0 +1,180 @@
+// Package scenario is canarylab's scenario file: the API users write
+// (apiVersion canarylab.dev/v1alpha1, kind Scenario). Load decodes a file
+// strictly, applies defaults and validates it, reporting every problem at once
+// with file:line.
+package scenario
+
+import (
+	"time"
+
+	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/fixtures"
+	"gopkg.in/yaml.v3"
+)
+
+// The identity of a scenario file.
+const (
+	APIVersion = "canarylab.dev/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Controllers a scenario can name.
+const (
+	ControllerArgoRollouts = "argo-rollouts"
+	ControllerFlagger      = "flagger"
+)
+
+// Outcomes a run can end in (see DESIGN.md, Outcomes).
+const (
+	OutcomePromoted   = "promoted"
+	OutcomeRolledBack = "rolled-back"
+	OutcomePaused     = "paused"
+	OutcomeDegraded   = "degraded"
+)
+
+// Faults a scenario event can inject.
+const (
+	FaultMetricsOutage     = "metrics-outage"
+	FaultMetricsEmpty      = "metrics-empty"
+	FaultPodKill           = "pod-kill"
+	FaultCrashLoop         = "crash-loop"
+	FaultErrorInjection    = "error-injection"
+	FaultLatencyInjection  = "latency-injection"
+	FaultNoTraffic         = "no-traffic"
+	FaultControllerRestart = "controller-restart"
+	FaultGitopsRevert      = "gitops-revert"
+)
+
+// Actions a scenario event can apply, as an operator would.
+const (
+	ActionPromote     = "promote"
+	ActionPromoteFull = "promote-full"
+	ActionAbort       = "abort"
+	ActionRetry       = "retry"
+	ActionRelease     = "release"
+)
+
+// Targets of a fault.
+const (
+	TargetCanary = "canary"
+	TargetStable = "stable"
+	TargetAll    = "all"
+)
+
+// Faults lists every fault name, Actions every action name, in contract order.
+var (
+	Faults = []string{FaultMetricsOutage, FaultMetricsEmpty, FaultPodKill, FaultCrashLoop,
+		FaultErrorInjection, FaultLatencyInjection, FaultNoTraffic, FaultControllerRestart, FaultGitopsRevert}
+	Actions  = []string{ActionPromote, ActionPromoteFull, ActionAbort, ActionRetry, ActionRelease}
+	Outcomes = []string{OutcomePromoted, OutcomeRolledBack, OutcomePaused, OutcomeDegraded}
+)
+
+// Scenario is one scenario file.
+type Scenario struct {
+	APIVersion string   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string   `yaml:"kind" json:"kind"`
+	Metadata   Metadata `yaml:"metadata" json:"metadata"`
+	Spec       Spec     `yaml:"spec" json:"spec"`
+
+	// Path is the file the scenario was read from; empty for one built in Go.
+	Path string `yaml:"-" json:"-"`
+	// Dir is the directory manifests are resolved against.
+	Dir string `yaml:"-" json:"-"`
+	// Documents are the parsed manifests, in file order, filled by Load.
+	Documents []Document `yaml:"-" json:"-"`
+	// Profiles are fixtures/profiles.yaml merged with spec.profiles.
+	Profiles fixtures.Profiles `yaml:"-" json:"-"`
+	// lines maps a field path such as "spec.events[2].at" to its line.
+	lines map[string]int
+}
+
+// Metadata names and describes a scenario.
+type Metadata struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+}
+
+// Spec is what to replay and what must happen.
+type Spec struct {
+	Controller string            `yaml:"controller" json:"controller"`
+	Manifests  []string          `yaml:"manifests" json:"manifests"`
+	Stable     string            `yaml:"stable" json:"stable"`
+	Release    string            `yaml:"release" json:"release"`
+	Profiles   fixtures.Profiles `yaml:"profiles,omitempty" json:"profiles,omitempty"`
+	Load       Traffic           `yaml:"load" json:"load"`
+	Events     []Event           `yaml:"events,omitempty" json:"events,omitempty"`
+	Expect     Expect            `yaml:"expect" json:"expect"`
+}
+
+// Traffic is the generated load.
+type Traffic struct {
+	// RPS is requests per second through the router.
+	RPS float64 `yaml:"rps" json:"rps"`
+	// Duration is the run limit, counted from the release.
+	Duration duration.Duration `yaml:"duration" json:"duration"`
+}
+
+// Event is a timed fault or operator action, relative to the release.
+// Exactly one of Fault and Action is set.
+type Event struct {
+	At     duration.Duration `yaml:"at" json:"at"`
+	Fault  string            `yaml:"fault,omitempty" json:"fault,omitempty"`
+	Action string            `yaml:"action,omitempty" json:"action,omitempty"`
+	// For is how long a fault lasts; zero means until the end of the run
+	// (controller-restart: the controller's downtime, default 10s).
+	For duration.Duration `yaml:"for,omitempty" json:"for,omitempty"`
+	// Image is the further release of the release action.
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// Rate is the error fraction of error-injection (0..1).
+	Rate *float64 `yaml:"rate,omitempty" json:"rate,omitempty"`
+	// Delay is the added latency of latency-injection.
+	Delay duration.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	// Target is which version a fault hits: canary (default), stable or all.
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+	// Count is how many pods pod-kill deletes (default 1).
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
+	// Every is how often gitops-revert re-applies the desired weights (default 10s).
+	Every duration.Duration `yaml:"every,omitempty" json:"every,omitempty"`
+}
+
+// Name is the fault or action name.
+func (e Event) Name() string {
+	if e.Fault != "" {
+		return e.Fault
+	}
+	return e.Action
+}
+
+// Defaults applied by Load.
+const (
+	DefaultRPS                = 50
+	DefaultRunLimit           = 10 * time.Minute
+	DefaultControllerDowntime = 10 * time.Second
+	DefaultGitopsRevertEvery  = 10 * time.Second
+	DefaultPodKillCount       = 1
+)
+
+// Expect is what must happen.
+type Expect struct {
+	Outcome string `yaml:"outcome" json:"outcome"`
+	// Within bounds the time of the outcome, from the release (zero: the run limit).
+	Within            duration.Duration `yaml:"within,omitempty" json:"within,omitempty"`
+	MaxFailedRequests *Quantity         `yaml:"maxFailedRequests,omitempty" json:"maxFailedRequests,omitempty"`
+	MaxCanaryWeight   *int              `yaml:"maxCanaryWeight,omitempty" json:"maxCanaryWeight,omitempty"`
+}
+
+// Document is one YAML document of a manifest file.
+type Document struct {
+	// File is the manifest path as resolved; Line the line its document starts on.
+	File string
+	Line int
+	// APIVersion, Kind, Name and Namespace identify the object.
+	APIVersion, Kind, Name, Namespace string
+	// Raw is the document's YAML, for the controller model to decode.
+	Raw []byte
+	// Node is the parsed document, with line numbers for the model's errors.
+	Node *yaml.Node
+}
+
+// Where is file:line of the document, for error messages.
+func (d Document) Where() string { return Position(d.File, d.Line) }

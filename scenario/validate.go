@@ -1,0 +1,306 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+func (sc *Scenario) validate(ps *problems) {
+	file := sc.Path
+	at := func(path string) int { return sc.Line(path) }
+
+	if sc.APIVersion != APIVersion {
+		ps.add(file, at("apiVersion"), "apiVersion is %q: a scenario file has apiVersion: %s", sc.APIVersion, APIVersion)
+	}
+	if sc.Kind != Kind {
+		ps.add(file, at("kind"), "kind is %q: a scenario file has kind: %s", sc.Kind, Kind)
+	}
+	switch {
+	case sc.Metadata.Name == "":
+		ps.add(file, at("metadata"), "metadata.name is missing: name the scenario (lower case, digits and dashes)")
+	case !dnsLabel.MatchString(sc.Metadata.Name) || len(sc.Metadata.Name) > 63:
+		ps.add(file, at("metadata.name"), "metadata.name %q is not a DNS label: use lower case letters, digits and dashes", sc.Metadata.Name)
+	}
+
+	spec := sc.Spec
+	if spec.Controller != ControllerArgoRollouts && spec.Controller != ControllerFlagger {
+		ps.add(file, at("spec.controller"), "unknown controller %q: use %s or %s", spec.Controller, ControllerArgoRollouts, ControllerFlagger)
+	}
+	if len(spec.Manifests) == 0 {
+		ps.add(file, at("spec"), "spec.manifests is empty: list the Rollout (or Canary) and analysis templates to replay")
+	}
+	sc.checkImage(ps, "spec.stable", spec.Stable)
+	sc.checkImage(ps, "spec.release", spec.Release)
+	if spec.Stable != "" && spec.Stable == spec.Release {
+		ps.add(file, at("spec.release"), "release image %q is the stable image: a release needs a different image", spec.Release)
+	}
+	for _, image := range spec.Profiles.Images() {
+		if err := spec.Profiles[image].Validate(); err != nil {
+			for _, message := range strings.Split(err.Error(), "\n") {
+				ps.add(file, at("spec.profiles."+image), "profile %s: %s", image, message)
+			}
+		}
+	}
+
+	if spec.Load.RPS < 0 {
+		ps.add(file, at("spec.load.rps"), "load.rps %v is negative", spec.Load.RPS)
+	} else if spec.Load.RPS > 1_000_000 {
+		ps.add(file, at("spec.load.rps"), "load.rps %v is above 1000000", spec.Load.RPS)
+	}
+	if spec.Load.Duration.Duration < 0 {
+		ps.add(file, at("spec.load.duration"), "load.duration %s is negative", spec.Load.Duration.Duration)
+	}
+
+	for i, event := range spec.Events {
+		sc.validateEvent(ps, i, event)
+	}
+
+	expect := spec.Expect
+	switch {
+	case expect.Outcome == "":
+		ps.add(file, at("spec.expect"), "expect.outcome is missing: one of %s", strings.Join(Outcomes, ", "))
+	case !slices.Contains(Outcomes, expect.Outcome):
+		ps.add(file, at("spec.expect.outcome"), "unknown outcome %q: one of %s", expect.Outcome, strings.Join(Outcomes, ", "))
+	}
+	if expect.Within.Duration < 0 {
+		ps.add(file, at("spec.expect.within"), "expect.within %s is negative", expect.Within.Duration)
+	}
+	if expect.Within.Duration > spec.Load.Duration.Duration && spec.Load.Duration.Duration > 0 {
+		ps.add(file, at("spec.expect.within"), "expect.within %s is beyond the run limit load.duration %s: raise load.duration", expect.Within.Duration, spec.Load.Duration.Duration)
+	}
+	if weight := expect.MaxCanaryWeight; weight != nil && (*weight < 0 || *weight > 100) {
+		ps.add(file, at("spec.expect.maxCanaryWeight"), "expect.maxCanaryWeight %d is outside 0..100", *weight)
+	}
+}
+
+func (sc *Scenario) checkImage(ps *problems, path, image string) {
+	if image == "" {
+		ps.add(sc.Path, sc.Line(path), "%s is missing: name an image such as canarylab/demo:blue", path)
+		return
+	}
+	if _, ok := sc.Profiles[image]; !ok && sc.Profiles != nil {
+		ps.add(sc.Path, sc.Line(path), "image %q has no behaviour profile: use one of fixtures/profiles.yaml (%s) or add it under spec.profiles",
+			image, strings.Join(sc.Profiles.Images(), ", "))
+	}
+}
+
+func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
+	file := sc.Path
+	path := fmt.Sprintf("spec.events[%d]", index)
+	at := func(field string) int { return sc.Line(path + "." + field) }
+	if event.At.Duration < 0 {
+		ps.add(file, at("at"), "event at %s is negative: events are timed from the release (0s or later)", event.At.Duration)
+	}
+	if event.At.Duration > sc.Spec.Load.Duration.Duration && sc.Spec.Load.Duration.Duration > 0 {
+		ps.add(file, at("at"), "event at %s is after the run limit load.duration %s", event.At.Duration, sc.Spec.Load.Duration.Duration)
+	}
+	if event.For.Duration < 0 {
+		ps.add(file, at("for"), "event for %s is negative", event.For.Duration)
+	}
+	switch {
+	case event.Fault != "" && event.Action != "":
+		ps.add(file, sc.Line(path), "an event is either a fault or an action, not both (%s and %s)", event.Fault, event.Action)
+		return
+	case event.Fault == "" && event.Action == "":
+		ps.add(file, sc.Line(path), "an event needs a fault (%s) or an action (%s)", strings.Join(Faults, ", "), strings.Join(Actions, ", "))
+		return
+	}
+	if event.Action != "" {
+		if !slices.Contains(Actions, event.Action) {
+			ps.add(file, at("action"), "unknown action %q: one of %s", event.Action, strings.Join(Actions, ", "))
+			return
+		}
+		if event.Action == ActionRelease {
+			sc.checkImage(ps, path+".image", event.Image)
+		} else if event.Image != "" {
+			ps.add(file, at("image"), "image is only for the release action")
+		}
+		for field, set := range map[string]bool{"for": event.For.Duration != 0, "rate": event.Rate != nil,
+			"delay": event.Delay.Duration != 0, "target": event.Target != "", "count": event.Count != 0, "every": event.Every.Duration != 0} {
+			if set {
+				ps.add(file, at(field), "%s is a fault setting; action %s does not take it", field, event.Action)
+			}
+		}
+		return
+	}
+	if !slices.Contains(Faults, event.Fault) {
+		ps.add(file, at("fault"), "unknown fault %q: one of %s", event.Fault, strings.Join(Faults, ", "))
+		return
+	}
+	if event.Image != "" {
+		ps.add(file, at("image"), "image is only for the release action")
+	}
+	if !slices.Contains([]string{TargetCanary, TargetStable, TargetAll}, event.Target) {
+		ps.add(file, at("target"), "unknown target %q: canary, stable or all", event.Target)
+	}
+	switch event.Fault {
+	case FaultErrorInjection:
+		if event.Rate == nil {
+			ps.add(file, sc.Line(path), "error-injection needs a rate (0..1), e.g. rate: 0.1")
+		} else if *event.Rate < 0 || *event.Rate > 1 {
+			ps.add(file, at("rate"), "error-injection rate %v is outside 0..1", *event.Rate)
+		}
+	case FaultLatencyInjection:
+		if event.Delay.Duration <= 0 {
+			ps.add(file, sc.Line(path), "latency-injection needs a positive delay, e.g. delay: 500ms")
+		}
+	case FaultPodKill:
+		if event.Count < 0 {
+			ps.add(file, at("count"), "pod-kill count %d is negative", event.Count)
+		}
+	case FaultGitopsRevert:
+		if event.Every.Duration < 0 {
+			ps.add(file, at("every"), "gitops-revert every %s is negative", event.Every.Duration)
+		}
+	}
+	if event.Fault != FaultErrorInjection && event.Rate != nil {
+		ps.add(file, at("rate"), "rate is a setting of error-injection, not of %s", event.Fault)
+	}
+	if event.Fault != FaultLatencyInjection && event.Delay.Duration != 0 {
+		ps.add(file, at("delay"), "delay is a setting of latency-injection, not of %s", event.Fault)
+	}
+	if event.Fault != FaultPodKill && event.Count != 0 {
+		ps.add(file, at("count"), "count is a setting of pod-kill, not of %s", event.Fault)
+	}
+	if event.Fault != FaultGitopsRevert && event.Every.Duration != 0 {
+		ps.add(file, at("every"), "every is a setting of gitops-revert, not of %s", event.Fault)
+	}
+}
+
+// manifestKinds are the kinds each controller's scenarios may hold.
+var manifestKinds = map[string][]string{
+	ControllerArgoRollouts: {"argoproj.io/Rollout", "argoproj.io/AnalysisTemplate", "argoproj.io/ClusterAnalysisTemplate",
+		"/Service", "networking.istio.io/VirtualService", "networking.istio.io/DestinationRule", "/ConfigMap", "/Secret"},
+	ControllerFlagger: {"flagger.app/Canary", "flagger.app/MetricTemplate", "apps/Deployment", "/Service",
+		"autoscaling/HorizontalPodAutoscaler", "/ConfigMap", "/Secret"},
+}
+
+// group is the API group of an apiVersion ("" for the core group).
+func group(apiVersion string) string {
+	if slash := strings.Index(apiVersion, "/"); slash >= 0 {
+		return apiVersion[:slash]
+	}
+	return ""
+}
+
+func (sc *Scenario) loadManifests(ps *problems) {
+	allowed := manifestKinds[sc.Spec.Controller]
+	for i, manifest := range sc.Spec.Manifests {
+		line := sc.Line(fmt.Sprintf("spec.manifests[%d]", i))
+		if manifest == "" {
+			ps.add(sc.Path, line, "manifest path is empty")
+			continue
+		}
+		path := manifest
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(sc.Dir, manifest)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			ps.add(sc.Path, line, "manifest %s not found (resolved to %s, relative to the scenario file)", manifest, path)
+			continue
+		}
+		documents, err := SplitDocuments(path, data)
+		if err != nil {
+			var invalid *InvalidError
+			if errors.As(err, &invalid) {
+				ps.list = append(ps.list, invalid.Problems...)
+			}
+			continue
+		}
+		if len(documents) == 0 {
+			ps.add(path, 1, "manifest holds no Kubernetes objects")
+		}
+		for _, document := range documents {
+			if allowed != nil && !slices.Contains(allowed, group(document.APIVersion)+"/"+document.Kind) {
+				ps.add(path, document.Line, "%s %s/%s is not a kind a %s scenario uses: expected one of %s",
+					document.Kind, document.APIVersion, document.Name, sc.Spec.Controller, strings.Join(allowed, ", "))
+				continue
+			}
+			sc.Documents = append(sc.Documents, document)
+		}
+	}
+	if allowed == nil || len(sc.Documents) == 0 {
+		return
+	}
+	workload := "Rollout"
+	if sc.Spec.Controller == ControllerFlagger {
+		workload = "Canary"
+	}
+	count := 0
+	for _, document := range sc.Documents {
+		if document.Kind == workload {
+			count++
+		}
+	}
+	if count != 1 {
+		ps.add(sc.Path, sc.Line("spec.manifests"), "the manifests hold %d %s objects: a %s scenario replays exactly one", count, workload, sc.Spec.Controller)
+	}
+}
+
+// SplitDocuments reads every YAML document of a manifest file.
+func SplitDocuments(path string, data []byte) ([]Document, error) {
+	var ps problems
+	var documents []Document
+	decoder := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var node yaml.Node
+		err := decoder.Decode(&node)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line, message := splitYAMLError(err.Error())
+			ps.add(path, line, "malformed YAML: %s", message)
+			break
+		}
+		if len(node.Content) == 0 || node.Content[0].Kind != yaml.MappingNode {
+			if len(node.Content) > 0 && node.Content[0].Tag == "!!null" {
+				continue
+			}
+			ps.add(path, node.Line, "a manifest document must be a Kubernetes object (a mapping with apiVersion and kind)")
+			continue
+		}
+		var meta struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name      string `yaml:"name"`
+				Namespace string `yaml:"namespace"`
+			} `yaml:"metadata"`
+		}
+		if err := node.Decode(&meta); err != nil {
+			line, message := splitYAMLError(err.Error())
+			ps.add(path, line, "%s", message)
+			continue
+		}
+		line := node.Content[0].Line
+		if meta.APIVersion == "" || meta.Kind == "" {
+			ps.add(path, line, "document has no apiVersion or kind")
+			continue
+		}
+		if meta.Metadata.Name == "" {
+			ps.add(path, line, "%s has no metadata.name", meta.Kind)
+			continue
+		}
+		raw, err := yaml.Marshal(node.Content[0])
+		if err != nil {
+			ps.add(path, line, "cannot re-encode document: %v", err)
+			continue
+		}
+		documents = append(documents, Document{File: path, Line: line, APIVersion: meta.APIVersion, Kind: meta.Kind,
+			Name: meta.Metadata.Name, Namespace: meta.Metadata.Namespace, Raw: raw, Node: node.Content[0]})
+	}
+	return documents, ps.err()
+}

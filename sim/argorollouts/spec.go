@@ -1,0 +1,401 @@
+// Package argorollouts models the Argo Rollouts controller v1.10.2 (canary
+// strategy) and its AnalysisRun controller on the sim's virtual clock. It
+// reads the real Rollout, AnalysisTemplate and ClusterAnalysisTemplate YAML
+// and reproduces the controller's rules as implemented; each rule cites the
+// source (AR = github.com/argoproj/argo-rollouts@v1.10.2).
+package argorollouts
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/canarylab/canarylab/scenario"
+)
+
+// IntOrString is a Kubernetes intstr: 3, "3", "25%" or "{{args.count}}".
+type IntOrString struct {
+	Text string
+	Set  bool
+}
+
+// UnmarshalYAML keeps the scalar's text.
+func (v *IntOrString) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a number or a string", node.Line)
+	}
+	v.Text, v.Set = node.Value, true
+	return nil
+}
+
+// Int resolves the value as an integer.
+func (v IntOrString) Int() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v.Text))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an integer", v.Text)
+	}
+	return n, nil
+}
+
+// Scaled resolves an integer or a percentage of total, rounding percentages
+// up or down (k8s.io/apimachinery intstr.GetScaledValueFromIntOrPercent).
+func (v IntOrString) Scaled(total int, roundUp bool) (int, error) {
+	text := strings.TrimSpace(v.Text)
+	if !strings.HasSuffix(text, "%") {
+		return v.Int()
+	}
+	percent, err := strconv.Atoi(strings.TrimSuffix(text, "%"))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a percentage", v.Text)
+	}
+	value := float64(percent) * float64(total) / 100
+	if roundUp {
+		return int(math.Ceil(value)), nil
+	}
+	return int(math.Floor(value)), nil
+}
+
+// ObjectMeta is the part of metadata the model reads.
+type ObjectMeta struct {
+	Name      string            `yaml:"name"`
+	Namespace string            `yaml:"namespace"`
+	Labels    map[string]string `yaml:"labels"`
+}
+
+// Rollout is argoproj.io/v1alpha1 Rollout, the fields the model uses.
+type Rollout struct {
+	Metadata ObjectMeta  `yaml:"metadata"`
+	Spec     RolloutSpec `yaml:"spec"`
+}
+
+// RolloutSpec is the Rollout's spec.
+type RolloutSpec struct {
+	Replicas                *int       `yaml:"replicas"`
+	Paused                  bool       `yaml:"paused"`
+	ProgressDeadlineSeconds *int       `yaml:"progressDeadlineSeconds"`
+	ProgressDeadlineAbort   bool       `yaml:"progressDeadlineAbort"`
+	MinReadySeconds         int        `yaml:"minReadySeconds"`
+	Strategy                Strategy   `yaml:"strategy"`
+	WorkloadRef             *yaml.Node `yaml:"workloadRef"`
+	Template                struct {
+		Metadata ObjectMeta `yaml:"metadata"`
+		Spec     struct {
+			Containers []struct {
+				Name  string `yaml:"name"`
+				Image string `yaml:"image"`
+			} `yaml:"containers"`
+		} `yaml:"spec"`
+	} `yaml:"template"`
+}
+
+// Strategy is canary or blueGreen.
+type Strategy struct {
+	Canary    *Canary    `yaml:"canary"`
+	BlueGreen *yaml.Node `yaml:"blueGreen"`
+}
+
+// Canary is the canary strategy.
+type Canary struct {
+	CanaryService              string                     `yaml:"canaryService"`
+	StableService              string                     `yaml:"stableService"`
+	Steps                      []Step                     `yaml:"steps"`
+	Analysis                   *RolloutAnalysisBackground `yaml:"analysis"`
+	TrafficRouting             *TrafficRouting            `yaml:"trafficRouting"`
+	MaxSurge                   *IntOrString               `yaml:"maxSurge"`
+	MaxUnavailable             *IntOrString               `yaml:"maxUnavailable"`
+	ScaleDownDelaySeconds      *int                       `yaml:"scaleDownDelaySeconds"`
+	AbortScaleDownDelaySeconds *int                       `yaml:"abortScaleDownDelaySeconds"`
+	DynamicStableScale         bool                       `yaml:"dynamicStableScale"`
+}
+
+// Step is one canary step.
+type Step struct {
+	SetWeight      *int             `yaml:"setWeight"`
+	Pause          *Pause           `yaml:"pause"`
+	Analysis       *RolloutAnalysis `yaml:"analysis"`
+	SetCanaryScale *SetCanaryScale  `yaml:"setCanaryScale"`
+	Experiment     *yaml.Node       `yaml:"experiment"`
+	SetHeaderRoute *yaml.Node       `yaml:"setHeaderRoute"`
+	SetMirrorRoute *yaml.Node       `yaml:"setMirrorRoute"`
+	Plugin         *yaml.Node       `yaml:"plugin"`
+	line           int
+}
+
+// String is the step as the controller names it in events
+// (AR utils/rollout/rolloututil.go CanaryStepString).
+func (s Step) String() string {
+	switch {
+	case s.SetWeight != nil:
+		return fmt.Sprintf("setWeight: %d", *s.SetWeight)
+	case s.Pause != nil:
+		if s.Pause.Duration != nil {
+			return "pause: " + s.Pause.Duration.Text
+		}
+		return "pause"
+	case s.Analysis != nil:
+		return "analysis"
+	case s.SetCanaryScale != nil:
+		return "setCanaryScale"
+	case s.SetHeaderRoute != nil:
+		return "setHeaderRoute"
+	case s.SetMirrorRoute != nil:
+		return "setMirrorRoute"
+	}
+	return "unknown"
+}
+
+// Pause is a timed or indefinite pause.
+type Pause struct {
+	Duration *IntOrString `yaml:"duration"`
+}
+
+// DurationOf is the pause length: a bare integer is seconds, otherwise a Go
+// duration (AR pkg/apis/rollouts/v1alpha1/types.go RolloutPause.DurationSeconds).
+func (p Pause) DurationOf() (time.Duration, bool, error) {
+	if p.Duration == nil {
+		return 0, false, nil
+	}
+	if seconds, err := strconv.Atoi(p.Duration.Text); err == nil {
+		return time.Duration(seconds) * time.Second, true, nil
+	}
+	d, err := time.ParseDuration(p.Duration.Text)
+	if err != nil {
+		return 0, true, fmt.Errorf("pause duration %q is neither seconds nor a Go duration", p.Duration.Text)
+	}
+	return d, true, nil
+}
+
+// SetCanaryScale scales the canary independently of its weight.
+type SetCanaryScale struct {
+	Weight             *int `yaml:"weight"`
+	Replicas           *int `yaml:"replicas"`
+	MatchTrafficWeight bool `yaml:"matchTrafficWeight"`
+}
+
+// RolloutAnalysis references templates with arguments.
+type RolloutAnalysis struct {
+	Templates []TemplateRef `yaml:"templates"`
+	Args      []AnalysisArg `yaml:"args"`
+	DryRun    []struct {
+		MetricName string `yaml:"metricName"`
+	} `yaml:"dryRun"`
+}
+
+// RolloutAnalysisBackground is background analysis with a starting step.
+type RolloutAnalysisBackground struct {
+	RolloutAnalysis `yaml:",inline"`
+	StartingStep    *int `yaml:"startingStep"`
+}
+
+// TemplateRef names an AnalysisTemplate or ClusterAnalysisTemplate.
+type TemplateRef struct {
+	TemplateName string `yaml:"templateName"`
+	ClusterScope bool   `yaml:"clusterScope"`
+}
+
+// AnalysisArg is an argument passed to templates.
+type AnalysisArg struct {
+	Name      string  `yaml:"name"`
+	Value     *string `yaml:"value"`
+	ValueFrom *struct {
+		PodTemplateHashValue *string `yaml:"podTemplateHashValue"`
+		FieldRef             *struct {
+			FieldPath string `yaml:"fieldPath"`
+		} `yaml:"fieldRef"`
+	} `yaml:"valueFrom"`
+}
+
+// TrafficRouting is the canary's router.
+type TrafficRouting struct {
+	Istio            *IstioRouting `yaml:"istio"`
+	MaxTrafficWeight *int          `yaml:"maxTrafficWeight"`
+	// Any other router is reported as unsupported by the sim.
+	Other map[string]yaml.Node `yaml:",inline"`
+}
+
+// IstioRouting names the VirtualService(s) the controller writes weights to.
+type IstioRouting struct {
+	VirtualService  *VirtualServiceRef  `yaml:"virtualService"`
+	VirtualServices []VirtualServiceRef `yaml:"virtualServices"`
+	DestinationRule *struct {
+		Name             string `yaml:"name"`
+		CanarySubsetName string `yaml:"canarySubsetName"`
+		StableSubsetName string `yaml:"stableSubsetName"`
+	} `yaml:"destinationRule"`
+}
+
+// VirtualServiceRef names a VirtualService and its routes.
+type VirtualServiceRef struct {
+	Name   string   `yaml:"name"`
+	Routes []string `yaml:"routes"`
+}
+
+// AnalysisTemplate is argoproj.io/v1alpha1 (Cluster)AnalysisTemplate.
+type AnalysisTemplate struct {
+	Metadata ObjectMeta `yaml:"metadata"`
+	Spec     struct {
+		Metrics []Metric `yaml:"metrics"`
+		Args    []struct {
+			Name  string  `yaml:"name"`
+			Value *string `yaml:"value"`
+		} `yaml:"args"`
+		DryRun []struct {
+			MetricName string `yaml:"metricName"`
+		} `yaml:"dryRun"`
+	} `yaml:"spec"`
+	cluster bool
+	where   string
+}
+
+// Metric is one metric of an analysis.
+type Metric struct {
+	Name                    string       `yaml:"name"`
+	Interval                string       `yaml:"interval"`
+	InitialDelay            string       `yaml:"initialDelay"`
+	Count                   *IntOrString `yaml:"count"`
+	SuccessCondition        string       `yaml:"successCondition"`
+	FailureCondition        string       `yaml:"failureCondition"`
+	FailureLimit            *IntOrString `yaml:"failureLimit"`
+	InconclusiveLimit       *IntOrString `yaml:"inconclusiveLimit"`
+	ConsecutiveErrorLimit   *IntOrString `yaml:"consecutiveErrorLimit"`
+	ConsecutiveSuccessLimit *IntOrString `yaml:"consecutiveSuccessLimit"`
+	Provider                Provider     `yaml:"provider"`
+}
+
+// Provider is the metric source; the sim models Prometheus.
+type Provider struct {
+	Prometheus *struct {
+		Address string `yaml:"address"`
+		Query   string `yaml:"query"`
+		Timeout *int   `yaml:"timeout"`
+	} `yaml:"prometheus"`
+	Other map[string]yaml.Node `yaml:",inline"`
+}
+
+// VirtualService is the part of networking.istio.io VirtualService the model
+// reads: the HTTP routes' destinations and their initial weights.
+type VirtualService struct {
+	Metadata ObjectMeta `yaml:"metadata"`
+	Spec     struct {
+		HTTP []struct {
+			Name  string `yaml:"name"`
+			Route []struct {
+				Destination struct {
+					Host   string `yaml:"host"`
+					Subset string `yaml:"subset"`
+				} `yaml:"destination"`
+				Weight int `yaml:"weight"`
+			} `yaml:"route"`
+		} `yaml:"http"`
+	} `yaml:"spec"`
+}
+
+// Manifests are a scenario's objects, decoded.
+type Manifests struct {
+	Rollout         Rollout
+	RolloutWhere    string
+	Templates       map[string]*AnalysisTemplate // by name
+	Cluster         map[string]*AnalysisTemplate // ClusterAnalysisTemplates by name
+	VirtualServices map[string]*VirtualService
+	Services        map[string]bool
+	Namespace       string
+}
+
+// Problems collects file:line problems of the manifests.
+type Problems []scenario.Problem
+
+func (ps *Problems) add(file string, line int, format string, args ...any) {
+	*ps = append(*ps, scenario.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err is nil without problems, else a *scenario.InvalidError.
+func (ps Problems) Err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &scenario.InvalidError{Problems: ps}
+}
+
+// Decode reads the scenario's documents into Manifests and checks what the
+// API server and the controller's own validation would reject, plus what the
+// sim does not model (said plainly rather than silently ignored).
+func Decode(documents []scenario.Document) (*Manifests, error) {
+	var ps Problems
+	m := &Manifests{Templates: map[string]*AnalysisTemplate{}, Cluster: map[string]*AnalysisTemplate{},
+		VirtualServices: map[string]*VirtualService{}, Services: map[string]bool{}}
+	rollouts := 0
+	for _, document := range documents {
+		switch document.Kind {
+		case "Rollout":
+			rollouts++
+			if err := document.Node.Decode(&m.Rollout); err != nil {
+				ps.add(document.File, document.Line, "decoding Rollout: %v", err)
+				continue
+			}
+			m.RolloutWhere = document.Where()
+			m.Namespace = document.Namespace
+			indexStepLines(document.Node, &m.Rollout)
+		case "AnalysisTemplate", "ClusterAnalysisTemplate":
+			template := &AnalysisTemplate{cluster: document.Kind == "ClusterAnalysisTemplate", where: document.Where()}
+			if err := document.Node.Decode(template); err != nil {
+				ps.add(document.File, document.Line, "decoding %s: %v", document.Kind, err)
+				continue
+			}
+			if template.cluster {
+				m.Cluster[document.Name] = template
+			} else {
+				m.Templates[document.Name] = template
+			}
+			validateTemplate(&ps, document, template)
+		case "VirtualService":
+			vs := &VirtualService{}
+			if err := document.Node.Decode(vs); err != nil {
+				ps.add(document.File, document.Line, "decoding VirtualService: %v", err)
+				continue
+			}
+			m.VirtualServices[document.Name] = vs
+		case "Service":
+			m.Services[document.Name] = true
+		}
+	}
+	if m.Namespace == "" {
+		m.Namespace = "default"
+	}
+	if rollouts == 1 {
+		validateRollout(&ps, m)
+	}
+	return m, ps.Err()
+}
+
+// indexStepLines records each step's line for error messages.
+func indexStepLines(node *yaml.Node, rollout *Rollout) {
+	steps := lookup(node, "spec", "strategy", "canary", "steps")
+	if steps == nil || rollout.Spec.Strategy.Canary == nil {
+		return
+	}
+	for i, item := range steps.Content {
+		if i < len(rollout.Spec.Strategy.Canary.Steps) {
+			rollout.Spec.Strategy.Canary.Steps[i].line = item.Line
+		}
+	}
+}
+
+func lookup(node *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if node == nil || node.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				next = node.Content[i+1]
+			}
+		}
+		node = next
+	}
+	return node
+}

@@ -1,0 +1,235 @@
+// Package sim is the simulation backend: the scenario replayed in virtual
+// time against models of the controller, the app, the mesh and Prometheus.
+// A 10-minute rollout runs in milliseconds, and the same seed gives the same
+// result byte for byte.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/argorollouts"
+	"github.com/canarylab/canarylab/sim/dataplane"
+	"github.com/canarylab/canarylab/sim/metricstore"
+	"github.com/canarylab/canarylab/sim/vclock"
+)
+
+// Name is the backend's name.
+const Name = "sim"
+
+// Config holds the model parameters that are not part of a scenario.
+type Config struct {
+	// Warmup is how long the stable version serves traffic before the
+	// release, so that rate windows have history.
+	Warmup time.Duration
+	// ScrapeInterval is Prometheus' scrape interval (Istio's sample addon: 15s).
+	ScrapeInterval time.Duration
+	// PodStartLatency is scheduling and container start before readiness.
+	PodStartLatency time.Duration
+	Controller      argorollouts.Config
+}
+
+// DefaultConfig is what the sim runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		Warmup:          5 * time.Minute,
+		ScrapeInterval:  15 * time.Second,
+		PodStartLatency: time.Second,
+		Controller:      argorollouts.DefaultConfig(),
+	}
+}
+
+// Backend is the sim backend.
+type Backend struct {
+	Config Config
+}
+
+// New returns the sim backend with the default configuration.
+func New() runner.Backend { return &Backend{Config: DefaultConfig()} }
+
+// Name is "sim".
+func (b *Backend) Name() string { return Name }
+
+// Run replays the scenario in virtual time.
+func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {
+	if sc.Spec.Controller != scenario.ControllerArgoRollouts {
+		return nil, fmt.Errorf("%w: the sim backend models %s only; controller %s is not modelled yet",
+			runner.ErrBackend, scenario.ControllerArgoRollouts, sc.Spec.Controller)
+	}
+	manifests, err := argorollouts.Decode(sc.Documents)
+	if err != nil {
+		return nil, err
+	}
+	if err := manifests.Unsupported(); err != nil {
+		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	store, err := metricstore.New()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	defer store.Close()
+
+	r := newRun(b.Config, sc, manifests, store, opts)
+	return r.execute(ctx)
+}
+
+// run is one replay.
+type run struct {
+	cfg   Config
+	sc    *scenario.Scenario
+	opts  runner.Options
+	loop  *vclock.Loop
+	world *dataplane.World
+	ctrl  *argorollouts.Controller
+	store *metricstore.Store
+
+	events        []result.Event
+	weights       []int
+	metricsOutage int
+	metricsEmpty  int
+	lastTimed     time.Duration // time of the scenario's last timed event
+	scrapeErr     error
+}
+
+func newRun(cfg Config, sc *scenario.Scenario, m *argorollouts.Manifests, store *metricstore.Store, opts runner.Options) *run {
+	r := &run{cfg: cfg, sc: sc, opts: opts, store: store, loop: vclock.New(-cfg.Warmup)}
+	r.world = dataplane.New(r.loop, dataplane.Config{
+		Namespace:       m.Namespace,
+		App:             m.Rollout.Metadata.Name,
+		StableImage:     sc.Spec.Stable,
+		Profiles:        sc.Profiles,
+		RPS:             sc.Spec.Load.RPS,
+		PodStartLatency: cfg.PodStartLatency,
+		Seed:            uint64(opts.Seed),
+	})
+	r.ctrl = argorollouts.New(r.loop, r.world, m, r.query, r.emit, cfg.Controller, sc.Spec.Stable)
+	return r
+}
+
+// emit records an event at the current virtual time; events before the
+// release (the stable deploy) are not part of the timeline.
+func (r *run) emit(event result.Event) {
+	if r.loop.Now() < 0 {
+		return
+	}
+	event.AtSeconds = result.Seconds(r.loop.Now())
+	r.events = append(r.events, event)
+	if r.opts.Progress != nil {
+		r.opts.Progress(r.sc.Metadata.Name, event)
+	}
+}
+
+// query is the Prometheus API the controller's analysis calls.
+func (r *run) query(ctx context.Context, query string) (model.Value, error) {
+	if r.metricsOutage > 0 {
+		// What the provider reports when Prometheus does not answer.
+		return nil, errors.New(`Post "http://prometheus.istio-system:9090/api/v1/query": dial tcp 10.96.0.90:9090: connect: connection refused`)
+	}
+	if r.metricsEmpty > 0 {
+		return model.Vector{}, nil
+	}
+	value, err := r.store.Query(ctx, query, r.loop.Now())
+	if err != nil {
+		return nil, err
+	}
+	return value, nil
+}
+
+func (r *run) execute(ctx context.Context) (*result.Result, error) {
+	limit := r.sc.Spec.Load.Duration.Duration
+	r.scheduleScrapes(limit)
+	r.scheduleSeconds(limit)
+	r.loop.At(0, func() {
+		r.emit(result.Event{Type: result.ReleaseStarted, Image: r.sc.Spec.Release})
+		r.ctrl.Release(r.sc.Spec.Release)
+	})
+	r.scheduleEvents()
+
+	var pacer *pacer
+	if r.opts.Pace > 0 {
+		pacer = newPacer(r.opts.Pace)
+	}
+	var runErr error
+	for {
+		if err := ctx.Err(); err != nil {
+			runErr = fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
+			break
+		}
+		next, ok := r.loop.Next()
+		if !ok || next > limit {
+			r.loop.RunUntil(limit, nil)
+			break
+		}
+		if pacer != nil {
+			if err := pacer.waitUntil(ctx, next); err != nil {
+				runErr = fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
+				break
+			}
+		}
+		r.loop.Step(limit)
+		if r.scrapeErr != nil {
+			runErr = r.scrapeErr
+			break
+		}
+		if r.finished() {
+			break
+		}
+	}
+	r.world.Flush()
+	res := r.result()
+	if runErr != nil {
+		return res, runErr
+	}
+	return res, nil
+}
+
+// finished: the outcome is final, the rollout has settled, and no timed
+// event of the scenario is still to come (DESIGN.md, Outcomes).
+func (r *run) finished() bool {
+	now := r.loop.Now()
+	if now < r.lastTimed || now < 0 {
+		return false
+	}
+	promoted := r.ctrl.FullyPromoted() && r.ctrl.Phase() == argorollouts.PhaseHealthy && r.ctrl.PromotedAt != nil
+	return (promoted || r.ctrl.AbortedAt != nil) && r.ctrl.Settled && now%time.Second == 0
+}
+
+func (r *run) scheduleScrapes(limit time.Duration) {
+	interval := r.cfg.ScrapeInterval
+	// Prometheus spreads targets over the interval by a hash of the target;
+	// here the seed picks the phase, so seeds differ as real runs do.
+	offset := time.Duration(uint64(r.opts.Seed)*7919%uint64(interval/time.Millisecond)) * time.Millisecond
+	var scrape func()
+	scrape = func() {
+		r.world.Flush()
+		if err := r.world.Telemetry().ScrapeInto(r.store, r.loop.Now()); err != nil {
+			r.scrapeErr = fmt.Errorf("%w: scraping into the TSDB: %w", runner.ErrBackend, err)
+			return
+		}
+		if r.loop.Now()+interval <= limit {
+			r.loop.After(interval, scrape)
+		}
+	}
+	r.loop.At(-r.cfg.Warmup+offset, scrape)
+}
+
+// scheduleSeconds closes each second of the series.
+func (r *run) scheduleSeconds(limit time.Duration) {
+	// The weight of second i is the weight at its start.
+	var tick func()
+	tick = func() {
+		r.world.Flush()
+		r.weights = append(r.weights, r.ctrl.RoutedCanaryWeight())
+		if r.loop.Now()+time.Second <= limit {
+			r.loop.After(time.Second, tick)
+		}
+	}
+	r.loop.At(0, tick)
+}

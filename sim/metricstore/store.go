@@ -1,0 +1,163 @@
+// Package metricstore is the sim's Prometheus: samples are appended to a real
+// TSDB head (in memory, no WAL) and queried with the real PromQL engine, so
+// analysis templates are judged by the same query semantics as in a cluster.
+package metricstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/common/model"
+)
+
+// Epoch is virtual time zero (the release) as a wall-clock instant, fixed so
+// that sample timestamps, and hence results, do not depend on when a run happens.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// engine is shared by every store of the process: building one is costly and
+// it holds no per-query state (perf-floor.md: reuse one promql.Engine).
+var (
+	engineOnce sync.Once
+	engine     *promql.Engine
+)
+
+func sharedEngine() *promql.Engine {
+	engineOnce.Do(func() {
+		engine = promql.NewEngine(promql.EngineOpts{
+			MaxSamples:    50_000_000,
+			Timeout:       time.Minute,
+			LookbackDelta: 5 * time.Minute,
+			// Fixed so results never depend on the host's settings.
+			EnableAtModifier:         true,
+			EnableNegativeOffset:     true,
+			EnableDelayedNameRemoval: false,
+		})
+	})
+	return engine
+}
+
+// Store is one run's Prometheus.
+type Store struct {
+	head     *tsdb.Head
+	chunkDir string
+}
+
+// New opens an empty in-memory TSDB head.
+func New() (*Store, error) {
+	// The head needs a directory for chunks it memory-maps once they are
+	// full; a run's few hundred samples per series never fill one, so the
+	// directory stays empty and is removed on Close.
+	dir, err := os.MkdirTemp("", "canarylab-tsdb-")
+	if err != nil {
+		return nil, fmt.Errorf("creating TSDB chunk directory: %w", err)
+	}
+	opts := tsdb.DefaultHeadOptions()
+	opts.ChunkDirRoot = dir
+	opts.ChunkRange = int64(24 * time.Hour / time.Millisecond)
+	head, err := tsdb.NewHead(nil, nil, nil, nil, opts, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("opening TSDB head: %w", err)
+	}
+	if err := head.Init(0); err != nil {
+		head.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initialising TSDB head: %w", err)
+	}
+	return &Store{head: head, chunkDir: dir}, nil
+}
+
+// Close releases the head and its directory.
+func (s *Store) Close() error {
+	return errors.Join(s.head.Close(), os.RemoveAll(s.chunkDir))
+}
+
+// Timestamp converts virtual time to a Prometheus timestamp (ms).
+func Timestamp(at time.Duration) int64 { return Epoch.Add(at).UnixMilli() }
+
+// Sample is one value of one series, as a scrape produces it.
+type Sample struct {
+	Labels labels.Labels
+	Value  float64
+}
+
+// Append stores one scrape: every sample at the same virtual time.
+func (s *Store) Append(at time.Duration, samples []Sample) error {
+	app := s.head.Appender(context.Background())
+	ts := Timestamp(at)
+	for _, sample := range samples {
+		if _, err := app.Append(0, sample.Labels, ts, sample.Value); err != nil {
+			_ = app.Rollback()
+			return fmt.Errorf("appending %s: %w", sample.Labels, err)
+		}
+	}
+	return app.Commit()
+}
+
+// Query runs an instant PromQL query at virtual time at.
+func (s *Store) Query(ctx context.Context, query string, at time.Duration) (model.Value, error) {
+	q, err := sharedEngine().NewInstantQuery(ctx, s, nil, query, Epoch.Add(at))
+	if err != nil {
+		return nil, fmt.Errorf("bad query: %w", err)
+	}
+	defer q.Close()
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		return nil, fmt.Errorf("executing query: %w", res.Err)
+	}
+	return toModel(res.Value), nil
+}
+
+// Querier makes the store a storage.Queryable over its head.
+func (s *Store) Querier(mint, maxt int64) (storage.Querier, error) {
+	return tsdb.NewBlockQuerier(tsdb.NewRangeHead(s.head, mint, maxt), mint, maxt)
+}
+
+// ParseExpr checks a query's syntax, for validation before a run.
+func ParseExpr(query string) error {
+	_, err := parser.NewParser(parser.Options{}).ParseExpr(query)
+	return err
+}
+
+// toModel converts the engine's value to the client-side model the
+// Prometheus HTTP API returns, which is what Argo Rollouts' provider reads.
+func toModel(value parser.Value) model.Value {
+	switch v := value.(type) {
+	case promql.Scalar:
+		return &model.Scalar{Value: model.SampleValue(v.V), Timestamp: model.Time(v.T)}
+	case promql.Vector:
+		out := make(model.Vector, 0, len(v))
+		for _, sample := range v {
+			out = append(out, &model.Sample{Metric: toMetric(sample.Metric), Value: model.SampleValue(sample.F), Timestamp: model.Time(sample.T)})
+		}
+		return out
+	case promql.Matrix:
+		out := make(model.Matrix, 0, len(v))
+		for _, series := range v {
+			stream := &model.SampleStream{Metric: toMetric(series.Metric)}
+			for _, point := range series.Floats {
+				stream.Values = append(stream.Values, model.SamplePair{Timestamp: model.Time(point.T), Value: model.SampleValue(point.F)})
+			}
+			out = append(out, stream)
+		}
+		return out
+	case promql.String:
+		return &model.String{Value: v.V, Timestamp: model.Time(v.T)}
+	}
+	return nil
+}
+
+func toMetric(ls labels.Labels) model.Metric {
+	metric := make(model.Metric, ls.Len())
+	ls.Range(func(l labels.Label) { metric[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+	return metric
+}

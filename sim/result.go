@@ -1,0 +1,73 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/argorollouts"
+)
+
+// result builds the Result from what the run observed.
+func (r *run) result() *result.Result {
+	res := &result.Result{
+		Scenario: r.sc.Metadata.Name,
+		Backend:  Name,
+		Seed:     r.opts.Seed,
+		Outcome:  r.outcome(),
+		Events:   r.events,
+	}
+	if res.Events == nil {
+		res.Events = []result.Event{}
+	}
+	stats := r.world.Stats()
+	res.Requests = result.Requests{
+		Total:  stats.Sum(stats.Total),
+		Failed: stats.Sum(stats.Failed),
+		Stable: result.Counts{Total: stats.Total["stable"], Failed: stats.Failed["stable"]},
+		Canary: result.Counts{Total: stats.Total["canary"], Failed: stats.Failed["canary"]},
+	}
+	seconds := len(stats.Requests["stable"])
+	weights := r.weights
+	if len(weights) > seconds {
+		weights = weights[:seconds]
+	}
+	res.Series = &result.Series{
+		StepSeconds:  1,
+		CanaryWeight: append([]int{}, weights...),
+		Requests:     result.VersionSeries{Stable: stats.Requests["stable"], Canary: stats.Requests["canary"]},
+		Failed:       result.VersionSeries{Stable: stats.Errors["stable"], Canary: stats.Errors["canary"]},
+		LatencyP99Ms: result.VersionFloats{Stable: stats.P99Ms["stable"], Canary: stats.P99Ms["canary"]},
+	}
+	for _, list := range []*[]int64{&res.Series.Requests.Stable, &res.Series.Requests.Canary, &res.Series.Failed.Stable, &res.Series.Failed.Canary} {
+		if *list == nil {
+			*list = []int64{}
+		}
+	}
+	for _, list := range []*[]float64{&res.Series.LatencyP99Ms.Stable, &res.Series.LatencyP99Ms.Canary} {
+		if *list == nil {
+			*list = []float64{}
+		}
+	}
+	return res
+}
+
+// outcome is the rollout's final state (DESIGN.md, Outcomes).
+func (r *run) outcome() result.Outcome {
+	now := r.loop.Now()
+	at := func(t *time.Duration) float64 {
+		if t == nil {
+			return result.Seconds(now)
+		}
+		return result.Seconds(*t)
+	}
+	switch {
+	case r.ctrl.FullyPromoted() && r.ctrl.Phase() == argorollouts.PhaseHealthy && r.ctrl.PromotedAt != nil:
+		return result.Outcome{Result: scenario.OutcomePromoted, AtSeconds: at(r.ctrl.PromotedAt)}
+	case r.ctrl.AbortedAt != nil:
+		return result.Outcome{Result: scenario.OutcomeRolledBack, AtSeconds: at(r.ctrl.AbortedAt)}
+	case r.ctrl.Phase() == argorollouts.PhasePaused:
+		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: at(r.ctrl.PausedAt)}
+	}
+	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+}
