@@ -13,15 +13,12 @@ package canarylab
 import (
 	"context"
 
+	_ "github.com/canarylab/canarylab/backends"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim"
 )
-
-func init() {
-	runner.Register(sim.Name, sim.New)
-}
 
 // Options of a run: the backend (default "sim") and the runner options.
 type Options struct {

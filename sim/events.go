@@ -114,4 +114,3 @@ func pluralPods(n int, target string) string {
 	}
 	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
 }
-

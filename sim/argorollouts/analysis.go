@@ -27,15 +27,15 @@ type MetricsProvider func(ctx context.Context, query string) (model.Value, error
 
 // metricSpec is a metric with its arguments resolved.
 type metricSpec struct {
-	name                              string
-	interval, initialDelay            time.Duration
-	count                             *int // effective count; nil runs forever
+	name                               string
+	interval, initialDelay             time.Duration
+	count                              *int // effective count; nil runs forever
 	successCondition, failureCondition string
-	failureLimit, inconclusiveLimit   int
-	consecutiveErrorLimit             int
-	consecutiveSuccessLimit           int
-	query                             string
-	dryRun                            bool
+	failureLimit, inconclusiveLimit    int
+	consecutiveErrorLimit              int
+	consecutiveSuccessLimit            int
+	query                              string
+	dryRun                             bool
 }
 
 // resolveMetricLimits substitutes args into a metric and applies defaults
@@ -107,11 +107,11 @@ type measurement struct {
 
 // metricResult is a metric's counters (AR analysis/analysis.go:378-405).
 type metricResult struct {
-	phase                                            Phase
+	phase                                           Phase
 	count, successful, failed, inconclusive, errors int
 	consecutiveError, consecutiveSuccess            int
-	last                                             *measurement
-	message                                          string
+	last                                            *measurement
+	message                                         string
 }
 
 // AnalysisRun models an AnalysisRun and the analysis controller acting on it.

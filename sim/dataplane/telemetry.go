@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 
 	"github.com/canarylab/canarylab/sim/metricstore"
 )
@@ -34,6 +35,8 @@ type seriesValues struct {
 	// Label sets, built once.
 	requestLabels, sumLabels, countLabels labels.Labels
 	bucketLabels                          []labels.Labels
+	// refs cache the TSDB series references: request, sum, count, buckets.
+	refs [23]storage.SeriesRef
 }
 
 func newTelemetry(namespace, app string) *Telemetry {
@@ -156,11 +159,11 @@ func (t *Telemetry) Scrape() []metricstore.Sample {
 	for _, key := range keys {
 		values := t.series[key]
 		samples = append(samples,
-			metricstore.Sample{Labels: values.requestLabels, Value: values.requests},
-			metricstore.Sample{Labels: values.sumLabels, Value: values.sum},
-			metricstore.Sample{Labels: values.countLabels, Value: values.buckets[len(values.buckets)-1]})
+			metricstore.Sample{Labels: values.requestLabels, Value: values.requests, Ref: &values.refs[0]},
+			metricstore.Sample{Labels: values.sumLabels, Value: values.sum, Ref: &values.refs[1]},
+			metricstore.Sample{Labels: values.countLabels, Value: values.buckets[len(values.buckets)-1], Ref: &values.refs[2]})
 		for i, bucketLabels := range values.bucketLabels {
-			samples = append(samples, metricstore.Sample{Labels: bucketLabels, Value: values.buckets[i]})
+			samples = append(samples, metricstore.Sample{Labels: bucketLabels, Value: values.buckets[i], Ref: &values.refs[3+i]})
 		}
 	}
 	return samples

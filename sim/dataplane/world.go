@@ -112,7 +112,8 @@ type World struct {
 	// controller's ReplicaSet watch.
 	OnPodsChanged func()
 
-	stats Stats
+	stats     Stats
+	latencies map[latencyKey]cachedLatency
 }
 
 // New builds an empty world on loop.
@@ -127,6 +128,7 @@ func New(loop *vclock.Loop, cfg Config) *World {
 		services:  map[string]*Service{},
 		faults:    faults{errorRate: map[string]float64{}, latency: map[string]time.Duration{}, crashLoop: map[string]bool{}},
 		lastFlush: loop.Now(),
+		latencies: map[latencyKey]cachedLatency{},
 	}
 	w.telemetry = newTelemetry(cfg.Namespace, cfg.App)
 	w.stats.start(loop.Now())
@@ -469,8 +471,7 @@ func (w *World) serve(share endpointShare, k int64, at time.Duration) {
 	errorRate := 1 - (1-rs.profile.ErrorRate)*(1-w.injected(w.faults.errorRate, class))
 	failed := binomial(w.rng, k, errorRate)
 	delay := w.faults.latency[class] + w.faults.latency["all"]
-	model := newLatencyModel(rs.profile.Latency.P50.Duration, rs.profile.Latency.P99.Duration, delay)
-	probabilities := model.bucketProbabilities()
+	model, probabilities := w.latency(rs, delay)
 	var okBuckets, failedBuckets [20]int64
 	multinomial(w.rng, k-failed, probabilities, okBuckets[:])
 	multinomial(w.rng, failed, probabilities, failedBuckets[:])
@@ -494,6 +495,26 @@ func (w *World) hostClass(host string) string {
 	return "stable"
 }
 
+// latency returns the latency model of a ReplicaSet under an added delay
+// and its bucket probabilities, computed once per combination.
+func (w *World) latency(rs *ReplicaSet, delay time.Duration) (latencyModel, []float64) {
+	key := latencyKey{p50: rs.profile.Latency.P50.Duration, p99: rs.profile.Latency.P99.Duration, delay: delay}
+	if cached, ok := w.latencies[key]; ok {
+		return cached.model, cached.probabilities
+	}
+	model := newLatencyModel(key.p50, key.p99, delay)
+	cached := cachedLatency{model: model, probabilities: model.bucketProbabilities()}
+	w.latencies[key] = cached
+	return cached.model, cached.probabilities
+}
+
+type latencyKey struct{ p50, p99, delay time.Duration }
+
+type cachedLatency struct {
+	model         latencyModel
+	probabilities []float64
+}
+
 func (w *World) injected(rates map[string]float64, class string) float64 {
 	return 1 - (1-rates[class])*(1-rates["all"])
 }
@@ -503,4 +524,3 @@ func (w *World) Stats() *Stats {
 	w.Flush()
 	return &w.stats
 }
-

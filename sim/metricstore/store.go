@@ -11,17 +11,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 )
 
 // Epoch is virtual time zero (the release) as a wall-clock instant, fixed so
 // that sample timestamps, and hence results, do not depend on when a run happens.
-var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// It sits mid-day so a run never crosses the head's chunk-range boundary,
+// which would cut and memory-map chunks to disk.
+var Epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // engine is shared by every store of the process: building one is costly and
 // it holds no per-query state (perf-floor.md: reuse one promql.Engine).
@@ -63,6 +66,10 @@ func New() (*Store, error) {
 	opts := tsdb.DefaultHeadOptions()
 	opts.ChunkDirRoot = dir
 	opts.ChunkRange = int64(24 * time.Hour / time.Millisecond)
+	// A run has a few hundred series: the default 16384 stripes cost more
+	// to allocate and clear than the whole run's queries.
+	opts.StripeSize = 64
+	opts.ChunkWriteBufferSize = chunks.MinWriteBufferSize
 	head, err := tsdb.NewHead(nil, nil, nil, nil, opts, nil)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -84,10 +91,13 @@ func (s *Store) Close() error {
 // Timestamp converts virtual time to a Prometheus timestamp (ms).
 func Timestamp(at time.Duration) int64 { return Epoch.Add(at).UnixMilli() }
 
-// Sample is one value of one series, as a scrape produces it.
+// Sample is one value of one series, as a scrape produces it. Ref, if
+// not nil, caches the series reference between scrapes, as Prometheus' own
+// scrape cache does, so appends skip the label lookup.
 type Sample struct {
 	Labels labels.Labels
 	Value  float64
+	Ref    *storage.SeriesRef
 }
 
 // Append stores one scrape: every sample at the same virtual time.
@@ -95,9 +105,17 @@ func (s *Store) Append(at time.Duration, samples []Sample) error {
 	app := s.head.Appender(context.Background())
 	ts := Timestamp(at)
 	for _, sample := range samples {
-		if _, err := app.Append(0, sample.Labels, ts, sample.Value); err != nil {
+		var ref storage.SeriesRef
+		if sample.Ref != nil {
+			ref = *sample.Ref
+		}
+		newRef, err := app.Append(ref, sample.Labels, ts, sample.Value)
+		if err != nil {
 			_ = app.Rollback()
 			return fmt.Errorf("appending %s: %w", sample.Labels, err)
+		}
+		if sample.Ref != nil {
+			*sample.Ref = newRef
 		}
 	}
 	return app.Commit()
