@@ -269,7 +269,14 @@ func (c *Controller) RevertWeights() {
 	if !c.routed() {
 		return
 	}
+	before := c.world.CanaryWeight(c.canaryKey())
 	c.world.SetRoutes(c.manifestRoutes())
+	if after := c.world.CanaryWeight(c.canaryKey()); after != before {
+		c.emit(result.Event{Type: result.WeightChanged, CanaryWeight: result.IntPtr(after), Message: "VirtualService re-applied from Git"})
+	}
+	// The controller watches VirtualServices and reconciles the Rollouts
+	// that reference them (AR rollout/trafficrouting/istio/controller.go:87-97).
+	c.enqueue()
 }
 
 func (c *Controller) clearPauseConditions() {
@@ -483,6 +490,9 @@ func (c *Controller) writeWeights(weight int) {
 		}
 	}
 	previous := c.world.CanaryWeight(c.canaryKey())
+	if weight == previous && weight == c.canaryWeight {
+		return
+	}
 	c.world.SetRoutes(routes)
 	if weight != c.canaryWeight || weight != previous {
 		c.canaryWeight = weight

@@ -360,34 +360,69 @@ func (c *Controller) reconcileReplicaSets() bool {
 	return c.reconcileOtherReplicaSets()
 }
 
-// reconcileOtherReplicaSets scales down old ReplicaSets, after
-// scaleDownDelaySeconds with traffic routing (AR rollout/replicaset.go
-// scaleDownDelayHelper).
+// reconcileOtherReplicaSets scales down ReplicaSets that are neither stable
+// nor current, without going below minAvailable (AR rollout/canary.go
+// scaleDownOldReplicaSetsForCanary): the previous stable after promotion
+// waits scaleDownDelaySeconds with traffic routing; an intermediate canary
+// (a release replaced mid-rollout) goes at once; a basic canary's old pods
+// go as availability allows.
 func (c *Controller) reconcileOtherReplicaSets() bool {
+	_, maxUnavailable := c.surgeAndUnavailable()
+	available := 0
+	for _, rs := range c.world.ReplicaSets() {
+		available += rs.ReadyReplicas()
+	}
+	maxScaleDown := available - (c.m.Rollout.Replicas() - maxUnavailable)
+	if maxScaleDown <= 0 {
+		return false
+	}
 	scaled := false
-	for _, rs := range c.otherRSs() {
-		if rs.Desired == 0 {
+	others := c.otherRSs()
+	for i := len(others) - 1; i >= 0 && maxScaleDown > 0; i-- { // newest revision first
+		rs := others[i]
+		if rs.Desired == 0 || (c.routed() && c.referenced(rs)) {
 			continue
 		}
-		delay := c.scaleDownDelay()
-		if delay > 0 {
-			deadline, annotated := c.scaleDownAt[rs.Hash]
-			if !annotated {
-				c.scaleDownAt[rs.Hash] = (c.loop.Now() + delay).Truncate(time.Second)
-				c.enqueueAt(c.scaleDownAt[rs.Hash])
-				continue
-			}
-			if deadline > c.loop.Now() {
-				c.enqueueAt(deadline)
-				continue
+		desired := 0
+		if !c.routed() {
+			desired = max(rs.Desired-maxScaleDown, 0)
+		} else if _, annotated := c.scaleDownAt[rs.Hash]; (c.FullyPromoted() || annotated) && !c.canary.DynamicStableScale {
+			if delay := c.scaleDownDelay(); delay > 0 {
+				deadline, annotated := c.scaleDownAt[rs.Hash]
+				if !annotated {
+					// The deadline annotation is RFC3339: whole seconds.
+					c.scaleDownAt[rs.Hash] = (c.loop.Now() + delay).Truncate(time.Second)
+					c.enqueueAt(c.scaleDownAt[rs.Hash])
+					continue
+				}
+				if deadline > c.loop.Now() {
+					c.enqueueAt(deadline)
+					continue
+				}
 			}
 		}
-		c.world.Scale(rs, 0)
-		delete(c.scaleDownAt, rs.Hash)
-		c.emit(result.Event{Type: result.CanaryScaledDown, Message: "ReplicaSet " + rs.Name + " scaled to 0"})
+		if rs.Desired == desired {
+			continue
+		}
+		maxScaleDown -= rs.Desired - desired
+		c.world.Scale(rs, desired)
+		if desired == 0 {
+			delete(c.scaleDownAt, rs.Hash)
+			c.emit(result.Event{Type: result.CanaryScaledDown, Message: "ReplicaSet " + rs.Name + " scaled to 0"})
+		}
 		scaled = true
 	}
 	return scaled
+}
+
+// referenced: a Service still selects the ReplicaSet.
+func (c *Controller) referenced(rs *dataplane.ReplicaSet) bool {
+	for _, name := range []string{c.canary.CanaryService, c.canary.StableService} {
+		if service := c.world.Service(name); service != nil && service.Selector == rs.Hash {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcilePause adds the pause of a pause step and requeues at its expiry
@@ -677,4 +712,3 @@ func (c *Controller) emitAnalysis(run *AnalysisRun, eventType, metric, phase, va
 	c.emit(result.Event{Type: eventType, AnalysisRun: run.Name, Metric: metric, Phase: phase, Value: value, Message: message})
 }
 
-var _ = dataplane.Route{}

@@ -22,7 +22,7 @@ func TestRateOverScrapedCounters(t *testing.T) {
 	// 10 good and 2 bad requests per second, scraped every 15s for 5 minutes.
 	for at := time.Duration(0); at <= 5*time.Minute; at += 15 * time.Second {
 		seconds := at.Seconds()
-		if err := store.Append(at, []Sample{{ok, 10 * seconds}, {failed, 2 * seconds}}); err != nil {
+		if err := store.Append(at, []Sample{{Labels: ok, Value: 10 * seconds}, {Labels: failed, Value: 2 * seconds}}); err != nil {
 			t.Fatal(err)
 		}
 	}

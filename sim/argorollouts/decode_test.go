@@ -1,0 +1,170 @@
+package argorollouts
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/canarylab/canarylab/scenario"
+)
+
+const services = `
+apiVersion: v1
+kind: Service
+metadata: {name: demo-stable}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-canary}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: demo}
+spec:
+  http:
+    - name: primary
+      route:
+        - destination: {host: demo-stable}
+          weight: 100
+        - destination: {host: demo-canary}
+          weight: 0
+`
+
+const rollout = `
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  replicas: 5
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    canary:
+      canaryService: demo-canary
+      stableService: demo-stable
+      trafficRouting:
+        istio:
+          virtualService: {name: demo, routes: [primary]}
+      steps:
+        - setWeight: 20
+        - analysis:
+            templates: [{templateName: rate}]
+            args: [{name: service, value: demo-canary}]
+`
+
+func decode(t *testing.T, documents ...string) (*Manifests, error) {
+	t.Helper()
+	docs, err := scenario.SplitDocuments("manifests.yaml", []byte(strings.Join(documents, "\n---\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Decode(docs)
+}
+
+func template(metric string) string {
+	return `
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  args: [{name: service}]
+  metrics:
+` + metric
+}
+
+func TestDecodeAcceptsAValidSet(t *testing.T) {
+	t.Parallel()
+	m, err := decode(t, rollout, services, template(`
+    - name: rate
+      interval: 10s
+      count: 3
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rollout.Replicas() != 5 || len(m.Rollout.Spec.Strategy.Canary.Steps) != 2 || m.Namespace != "default" {
+		t.Fatalf("decoded %+v", m.Rollout)
+	}
+	if err := m.Unsupported(); err != nil {
+		t.Fatalf("a plain Istio canary is reported unsupported: %v", err)
+	}
+}
+
+func TestDecodeReportsWhatTheControllerWouldReject(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		docs     []string
+		mentions string
+	}{
+		{"a step analysis that runs forever", []string{rollout, services, template(`
+    - name: rate
+      interval: 10s
+      successCondition: result[0] >= 0.95
+      provider: {prometheus: {query: 'up'}}
+`)}, "runs indefinitely"},
+		{"a condition that does not parse", []string{rollout, services, template(`
+    - name: rate
+      successCondition: result[0] >=
+      provider: {prometheus: {query: 'up'}}
+`)}, "does not compile"},
+		{"a query that does not parse", []string{rollout, services, template(`
+    - name: rate
+      provider: {prometheus: {query: 'sum(rate(up[1m]'}}
+`)}, "does not parse"},
+		{"count below failureLimit", []string{rollout, services, template(`
+    - name: rate
+      interval: 5s
+      count: 2
+      failureLimit: 3
+      provider: {prometheus: {query: 'up'}}
+`)}, "must be at least failureLimit"},
+		{"a missing template", []string{rollout, services}, `AnalysisTemplate "rate"`},
+		{"a missing VirtualService", []string{rollout, services[:strings.Index(services, "---\napiVersion: networking")], template(`
+    - name: rate
+      provider: {prometheus: {query: 'up'}}
+`)}, `VirtualService "demo"`},
+		{"a template arg nobody passes", []string{strings.Replace(rollout, "args: [{name: service, value: demo-canary}]", "args: []", 1), services, template(`
+    - name: rate
+      provider: {prometheus: {query: 'up'}}
+`)}, `arg "service" has no value`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := decode(t, tc.docs...)
+			if !errors.Is(err, scenario.ErrInvalid) {
+				t.Fatalf("got %v, want an invalid-input error", err)
+			}
+			if !strings.Contains(err.Error(), tc.mentions) || !strings.Contains(err.Error(), "manifests.yaml:") {
+				t.Fatalf("error does not say %q with file:line:\n%v", tc.mentions, err)
+			}
+		})
+	}
+}
+
+func TestUnsupportedIsSaidPlainly(t *testing.T) {
+	t.Parallel()
+	blueGreen := `
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    blueGreen: {activeService: demo-stable}
+`
+	m, err := decode(t, blueGreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "blueGreen") {
+		t.Fatalf("blueGreen: %v", err)
+	}
+}
