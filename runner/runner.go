@@ -27,6 +27,31 @@ type Options struct {
 	Progress func(scenarioName string, event result.Event)
 	// Pace runs the sim clock at Pace× wall time; 0 runs as fast as it can.
 	Pace float64
+	// Actions, if set, delivers operator actions and faults to apply at
+	// once (the live view's buttons). Events of this channel use the
+	// scenario contract; their At is ignored.
+	Actions <-chan scenario.Event
+	// State, if set, receives a snapshot of the rollout every second.
+	State func(scenarioName string, state State)
+}
+
+// State is a snapshot of a running rollout, for the live view.
+type State struct {
+	AtSeconds float64 `json:"atSeconds"`
+	// CanaryWeight is the routed canary weight.
+	CanaryWeight int `json:"canaryWeight"`
+	// Step is the current step index and Steps their number.
+	Step  int `json:"step"`
+	Steps int `json:"steps"`
+	// Phase is the rollout's phase (Healthy, Progressing, Paused, Degraded).
+	Phase string `json:"phase"`
+	// Requests and Failed are of the last second, by version.
+	Requests map[string]int64 `json:"requests"`
+	Failed   map[string]int64 `json:"failed"`
+	// Colors are the versions' colours from their profiles.
+	Colors map[string]string `json:"colors"`
+	// Images are the versions' images.
+	Images map[string]string `json:"images"`
 }
 
 // Backend replays a scenario and reports what happened. Run returns a

@@ -157,9 +157,12 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 		pacer = newPacer(r.opts.Pace)
 	}
 	var runErr error
+	interrupted := func(err error) error {
+		return fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			runErr = fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
+			runErr = interrupted(err)
 			break
 		}
 		next, ok := r.loop.Next()
@@ -167,10 +170,17 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 			r.loop.RunUntil(limit, nil)
 			break
 		}
-		if pacer != nil {
-			if err := pacer.waitUntil(ctx, next); err != nil {
-				runErr = fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
+		if pacer != nil && next >= 0 { // the warm-up before the release is not watched
+			action, err := pacer.waitUntil(ctx, next, r.opts.Actions)
+			if err != nil {
+				runErr = interrupted(err)
 				break
+			}
+			if action != nil {
+				// Apply it at the virtual time its click corresponds to.
+				r.loop.RunUntil(min(max(pacer.virtualNow(), r.loop.Now()), next), nil)
+				r.applyLive(*action)
+				continue
 			}
 		}
 		r.loop.Step(limit)
@@ -227,6 +237,9 @@ func (r *run) scheduleSeconds(limit time.Duration) {
 	tick = func() {
 		r.world.Flush()
 		r.weights = append(r.weights, r.ctrl.RoutedCanaryWeight())
+		if r.opts.State != nil {
+			r.opts.State(r.sc.Metadata.Name, r.state())
+		}
 		if r.loop.Now()+time.Second <= limit {
 			r.loop.After(time.Second, tick)
 		}

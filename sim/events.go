@@ -28,6 +28,20 @@ func (r *run) scheduleEvents() {
 	}
 }
 
+// applyLive applies an action or fault from the live view now; a fault
+// with a duration ends by itself.
+func (r *run) applyLive(event scenario.Event) {
+	if event.Action != "" {
+		r.applyAction(event)
+		return
+	}
+	event.At.Duration = r.loop.Now()
+	r.startFault(event)
+	if event.For.Duration > 0 {
+		r.loop.After(event.For.Duration, func() { r.endFault(event) })
+	}
+}
+
 func (r *run) applyAction(event scenario.Event) {
 	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
 	switch event.Action {

@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"time"
+
+	"github.com/canarylab/canarylab/scenario"
 )
 
 // pacer holds the virtual clock to a multiple of wall time, for watching a
@@ -16,23 +18,34 @@ type pacer struct {
 
 func newPacer(factor float64) *pacer { return &pacer{factor: factor} }
 
-// waitUntil blocks until virtual time next is due in wall time.
-func (p *pacer) waitUntil(ctx context.Context, next time.Duration) error {
+// virtualNow is the virtual time that corresponds to now.
+func (p *pacer) virtualNow() time.Duration {
+	return p.simStart + time.Duration(float64(time.Since(p.wallStart))*p.factor)
+}
+
+// waitUntil blocks until virtual time next is due in wall time, or until an
+// action arrives, which it returns.
+func (p *pacer) waitUntil(ctx context.Context, next time.Duration, actions <-chan scenario.Event) (*scenario.Event, error) {
 	if !p.started {
 		p.wallStart, p.simStart, p.started = time.Now(), next, true
-		return nil
+		return nil, nil
 	}
 	due := p.wallStart.Add(time.Duration(float64(next-p.simStart) / p.factor))
 	wait := time.Until(due)
 	if wait <= 0 {
-		return nil
+		return nil, nil
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case <-timer.C:
-		return nil
+		return nil, nil
+	case action, ok := <-actions:
+		if !ok {
+			return nil, nil
+		}
+		return &action, nil
 	}
 }

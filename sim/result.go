@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/argorollouts"
 )
@@ -70,4 +71,28 @@ func (r *run) outcome() result.Outcome {
 		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: at(r.ctrl.PausedAt)}
 	}
 	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+}
+
+// state is the live view's snapshot of the last second.
+func (r *run) state() runner.State {
+	stats := r.world.Stats()
+	step, steps := r.ctrl.Step()
+	last := func(series []int64) int64 {
+		if len(series) == 0 {
+			return 0
+		}
+		return series[len(series)-1]
+	}
+	color := func(image string) string { return r.sc.Profiles[image].Color }
+	return runner.State{
+		AtSeconds:    result.Seconds(r.loop.Now()),
+		CanaryWeight: r.ctrl.RoutedCanaryWeight(),
+		Step:         step,
+		Steps:        steps,
+		Phase:        r.ctrl.Phase(),
+		Requests:     map[string]int64{"stable": last(stats.Requests["stable"]), "canary": last(stats.Requests["canary"])},
+		Failed:       map[string]int64{"stable": last(stats.Errors["stable"]), "canary": last(stats.Errors["canary"])},
+		Colors:       map[string]string{"stable": color(r.sc.Spec.Stable), "canary": color(r.ctrl.Image())},
+		Images:       map[string]string{"stable": r.sc.Spec.Stable, "canary": r.ctrl.Image()},
+	}
 }

@@ -586,3 +586,9 @@ func (c *Controller) RoutedCanaryWeight() int {
 	}
 	return c.world.CanaryWeight("")
 }
+
+// Step is the current step index and the number of steps.
+func (c *Controller) Step() (int, int) { return c.currentStepIndex, len(c.canary.Steps) }
+
+// Image is the image of the Rollout's pod template.
+func (c *Controller) Image() string { return c.image }
