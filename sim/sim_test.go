@@ -62,3 +62,31 @@ func TestInterruptedRunReturnsWhatItSaw(t *testing.T) {
 		t.Fatalf("a cancelled run returned no partial result: %+v", res)
 	}
 }
+
+// Every request of the load is accounted for, from the first second: the
+// run's total is the rate times its length, unless a fault stops the load.
+func TestLoadIsDeliveredInFull(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"../scenarios/crash-looping-canary-rolls-back.yaml", "../scenarios/canary-demo-promoted.yaml", "../scenarios/basic-canary-promoted.yaml"} {
+		sc := load(t, path)
+		res, err := sim.New().Run(context.Background(), sc, runner.Options{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seconds := len(res.Series.Requests.Stable)
+		want := int64(sc.Spec.Load.RPS * float64(seconds))
+		if res.Requests.Total < want-1 || res.Requests.Total > want+1 {
+			t.Errorf("%s: %d requests in %d s at %v rps, want %d", path, res.Requests.Total, seconds, sc.Spec.Load.RPS, want)
+		}
+		if res.Requests.Total != res.Requests.Stable.Total+res.Requests.Canary.Total {
+			t.Errorf("%s: total %d is not stable %d + canary %d", path, res.Requests.Total, res.Requests.Stable.Total, res.Requests.Canary.Total)
+		}
+		var perSecond int64
+		for i := range res.Series.Requests.Stable {
+			perSecond += res.Series.Requests.Stable[i] + res.Series.Requests.Canary[i]
+		}
+		if perSecond != res.Requests.Total {
+			t.Errorf("%s: the series sum to %d requests, the totals to %d", path, perSecond, res.Requests.Total)
+		}
+	}
+}

@@ -490,7 +490,7 @@ func (c *Controller) writeWeights(weight int) {
 		}
 	}
 	previous := c.world.CanaryWeight(c.canaryKey())
-	if weight == previous && weight == c.canaryWeight {
+	if weight == previous && weight == c.canaryWeight && len(c.world.Routes()) > 0 {
 		return
 	}
 	c.world.SetRoutes(routes)

@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	_ "github.com/canarylab/canarylab/backends"
+	"github.com/canarylab/canarylab/reports"
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim"
+)
+
+type runFlags struct {
+	backend   string
+	seed      int64
+	output    string
+	reportDir string
+	pace      float64
+	quiet     bool
+	serve     string
+}
+
+func newRunCommand(streams Streams) *cobra.Command {
+	flags := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [FILE|DIR]...",
+		Short: "Run scenarios (default: the catalog in scenarios/)",
+		Example: `  canarylab run
+  canarylab run scenarios/bad-release-rolls-back.yaml --seed 7 --output json
+  canarylab run scenarios/ --report-dir out/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenarios(cmd, streams, flags, defaultPaths(args))
+		},
+	}
+	cmd.Flags().StringVar(&flags.backend, "backend", sim.Name, "backend: sim (models, virtual time), local or kind")
+	cmd.Flags().Int64Var(&flags.seed, "seed", 1, "seed of the sim's randomness: the same seed gives the same result")
+	cmd.Flags().StringVarP(&flags.output, "output", "o", "text", "output: text or json")
+	cmd.Flags().StringVar(&flags.reportDir, "report-dir", "", "write JSON, JUnit XML and Markdown reports per run into this directory")
+	cmd.Flags().Float64Var(&flags.pace, "pace", 0, "run the sim clock at N x wall time (default: as fast as it can)")
+	cmd.Flags().BoolVarP(&flags.quiet, "quiet", "q", false, "text output: no event timeline, only the summary")
+	cmd.Flags().StringVar(&flags.serve, "serve", "", "show the run live in a browser at http://ADDR/ (one scenario; the sim paced at 1x unless --pace)")
+	return cmd
+}
+
+func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []string) error {
+	if flags.output != "text" && flags.output != "json" {
+		return &usageError{fmt.Errorf("--output %q: use text or json", flags.output)}
+	}
+	if flags.pace < 0 {
+		return &usageError{fmt.Errorf("--pace %v must not be negative", flags.pace)}
+	}
+	if _, err := runner.Lookup(flags.backend); err != nil {
+		return err
+	}
+	scenarios, err := scenario.LoadAll(paths)
+	if err != nil {
+		return err
+	}
+	if flags.serve != "" {
+		if len(scenarios) != 1 {
+			return &usageError{fmt.Errorf("--serve shows one scenario; %d were given", len(scenarios))}
+		}
+		if !cmd.Flags().Changed("pace") {
+			flags.pace = 1
+		}
+		return serveScenario(cmd.Context(), streams, flags, scenarios[0])
+	}
+	ctx := cmd.Context()
+	opts := runner.Options{Seed: flags.seed, Pace: flags.pace}
+	if flags.output == "text" && !flags.quiet {
+		opts.Progress = textProgress(streams.Out)
+	}
+	var results []*result.Result
+	var backendErrs []error
+	for _, sc := range scenarios {
+		if flags.output == "text" {
+			fmt.Fprintf(streams.Out, "▶ %s (%s)\n", sc.Metadata.Name, sc.Path)
+		}
+		res, err := runner.Run(ctx, flags.backend, sc, opts)
+		if err != nil && res == nil {
+			if errors.Is(err, scenario.ErrInvalid) {
+				return err
+			}
+			// The backend could not run it: report that as a result too.
+			res = &result.Result{Scenario: sc.Metadata.Name, Backend: flags.backend, Seed: flags.seed,
+				Events: []result.Event{}, Error: err.Error()}
+			runner.Evaluate(sc, res)
+		}
+		if err != nil {
+			backendErrs = append(backendErrs, fmt.Errorf("%s: %w", sc.Metadata.Name, err))
+		}
+		results = append(results, res)
+		switch flags.output {
+		case "json":
+			data, jsonErr := res.JSON()
+			if jsonErr != nil {
+				return jsonErr
+			}
+			streams.Out.Write(data)
+		default:
+			printVerdict(streams.Out, res)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if flags.reportDir != "" {
+		written, err := reports.WriteDir(flags.reportDir, results)
+		if err != nil {
+			return fmt.Errorf("writing reports to %s: %w", flags.reportDir, err)
+		}
+		if flags.output == "text" {
+			fmt.Fprintf(streams.Out, "reports: %d files in %s\n", len(written), flags.reportDir)
+		}
+	}
+	if flags.output == "text" {
+		fmt.Fprintln(streams.Out)
+		if err := reports.Summary(streams.Out, results); err != nil {
+			return err
+		}
+	}
+	if len(backendErrs) > 0 {
+		return errors.Join(backendErrs...)
+	}
+	for _, res := range results {
+		if !res.Passed {
+			return ErrExpectationFailed
+		}
+	}
+	return nil
+}
+
+// textProgress prints the timeline as it happens: steps, weights, analysis
+// and faults, one line each.
+func textProgress(out io.Writer) func(string, result.Event) {
+	return func(_ string, event result.Event) {
+		fmt.Fprintf(out, "  %8.3fs  %s\n", event.AtSeconds, describe(event))
+	}
+}
+
+// describe is one event in words.
+func describe(event result.Event) string {
+	parts := []string{event.Type}
+	if event.CanaryWeight != nil {
+		parts = append(parts, fmt.Sprintf("canary=%d%%", *event.CanaryWeight))
+	}
+	if event.Step != nil {
+		parts = append(parts, fmt.Sprintf("step=%d", *event.Step))
+	}
+	for _, field := range []struct{ name, value string }{
+		{"image", event.Image}, {"run", event.AnalysisRun}, {"metric", event.Metric}, {"phase", event.Phase},
+		{"value", event.Value}, {"fault", event.Fault}, {"action", event.Action},
+	} {
+		if field.value != "" {
+			parts = append(parts, field.name+"="+field.value)
+		}
+	}
+	if event.Message != "" {
+		parts = append(parts, "— "+event.Message)
+	}
+	return strings.Join(parts, " ")
+}
+
+func printVerdict(out io.Writer, res *result.Result) {
+	verdict := "PASS"
+	if !res.Passed {
+		verdict = "FAIL"
+	}
+	if res.Error != "" {
+		verdict = "ERROR"
+	}
+	fmt.Fprintf(out, "%s %s: %s at %gs; %d of %d requests failed (canary %d of %d)\n", verdict, res.Scenario,
+		res.Outcome.Result, res.Outcome.AtSeconds, res.Requests.Failed, res.Requests.Total, res.Requests.Canary.Failed, res.Requests.Canary.Total)
+	for _, assertion := range res.Assertions {
+		mark := "✓"
+		if !assertion.Passed {
+			mark = "✗"
+		}
+		fmt.Fprintf(out, "    %s %s: %s\n", mark, assertion.Name, assertion.Detail)
+	}
+	if res.Error != "" {
+		fmt.Fprintf(out, "    error: %s\n", res.Error)
+	}
+}
