@@ -711,4 +711,3 @@ func (c *Controller) checkSettled() {
 func (c *Controller) emitAnalysis(run *AnalysisRun, eventType, metric, phase, value, message string) {
 	c.emit(result.Event{Type: eventType, AnalysisRun: run.Name, Metric: metric, Phase: phase, Value: value, Message: message})
 }
-
