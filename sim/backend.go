@@ -92,6 +92,7 @@ type run struct {
 
 	events        []result.Event
 	weights       []int
+	secondWeight  int // highest routed canary weight of the current second
 	metricsOutage int
 	metricsEmpty  int
 	lastTimed     time.Duration // time of the scenario's last timed event
@@ -121,6 +122,9 @@ func (r *run) emit(event result.Event) {
 	}
 	event.AtSeconds = result.Seconds(r.loop.Now())
 	r.events = append(r.events, event)
+	if event.Type == result.WeightChanged && event.CanaryWeight != nil {
+		r.secondWeight = max(r.secondWeight, *event.CanaryWeight)
+	}
 	if r.opts.Progress != nil {
 		r.opts.Progress(r.sc.Metadata.Name, event)
 	}
@@ -232,11 +236,16 @@ func (r *run) scheduleScrapes(limit time.Duration) {
 
 // scheduleSeconds closes each second of the series.
 func (r *run) scheduleSeconds(limit time.Duration) {
-	// The weight of second i is the weight at its start.
+	// The weight of second i is the highest routed during it, so a second
+	// in which the canary got traffic never reads 0.
 	var tick func()
 	tick = func() {
 		r.world.Flush()
-		r.weights = append(r.weights, r.ctrl.RoutedCanaryWeight())
+		current := r.ctrl.RoutedCanaryWeight()
+		if r.loop.Now() > 0 {
+			r.weights = append(r.weights, max(r.secondWeight, current))
+		}
+		r.secondWeight = current
 		if r.opts.State != nil {
 			r.opts.State(r.sc.Metadata.Name, r.state())
 		}
