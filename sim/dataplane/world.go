@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
 	"github.com/canarylab/canarylab/fixtures"
 	"github.com/canarylab/canarylab/sim/vclock"
 )
@@ -24,8 +26,12 @@ type Config struct {
 	// StableImage classifies requests as stable (served by it) or canary.
 	StableImage string
 	Profiles    fixtures.Profiles
-	// RPS is the user load through the ingress gateway.
+	// RPS is the user load through the ingress gateway, as a constant
+	// pacer unless Pacer gives another shape.
 	RPS float64
+	// Pacer shapes the load over time (vegeta's Pacer: its Rate is read at
+	// each traffic segment, so cost does not grow with the rate).
+	Pacer vegeta.Pacer
 	// PodStartLatency is scheduling plus container start before the
 	// profile's own start-up time counts.
 	PodStartLatency time.Duration
@@ -106,6 +112,7 @@ type World struct {
 
 	telemetry *Telemetry
 	lastFlush time.Duration
+	loadStart time.Duration
 	hitsSoFar float64
 
 	// OnPodsChanged is called whenever pod readiness or counts change: the
@@ -130,6 +137,11 @@ func New(loop *vclock.Loop, cfg Config) *World {
 		lastFlush: loop.Now(),
 		latencies: map[latencyKey]cachedLatency{},
 	}
+	if w.cfg.Pacer == nil {
+		// Freq per 1000s keeps fractional rates such as 12.5 rps exact.
+		w.cfg.Pacer = vegeta.ConstantPacer{Freq: int(math.Round(cfg.RPS * 1000)), Per: 1000 * time.Second}
+	}
+	w.loadStart = loop.Now()
 	w.telemetry = newTelemetry(cfg.Namespace, cfg.App)
 	w.stats.start(loop.Now())
 	return w
@@ -429,11 +441,12 @@ func (w *World) Flush() {
 }
 
 func (w *World) generate(from, to time.Duration) {
-	if w.faults.noTraffic || w.cfg.RPS <= 0 {
+	if w.faults.noTraffic {
 		return
 	}
-	// A constant pacer, as vegeta's ConstantPacer: hits(t) = floor(rate*t).
-	w.hitsSoFar += w.cfg.RPS * (to - from).Seconds()
+	// The pacer's rate at the segment's middle, times its length: exact for
+	// a constant pacer, and segments are at most a second long.
+	w.hitsSoFar += w.cfg.Pacer.Rate((from+to)/2-w.loadStart) * (to - from).Seconds()
 	n := int64(math.Floor(w.hitsSoFar + 1e-9))
 	w.hitsSoFar -= float64(n)
 	if n == 0 {
