@@ -91,7 +91,7 @@ func Parse(path string, data []byte) (*Scenario, error) {
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		line, message := splitYAMLError(err.Error())
+		line, message := splitSyntaxError(err.Error())
 		ps.add(path, line, "malformed YAML: %s", message)
 		return nil, ps.err()
 	}
@@ -144,6 +144,20 @@ func splitYAMLError(message string) (int, string) {
 		rest = rest[len(again[0]):]
 	}
 	return line, rest
+}
+
+// parserProblem matches yaml.v3's parser (not scanner) errors, whose line
+// is the 0-based line of the construct they were parsing (yaml.v3
+// yaml.go parser.fail adds 1 for scanner errors only).
+var parserProblem = regexp.MustCompile(`did not find expected (key|node content|<document start>|',' or '\]'|',' or '\}'|'-' indicator)`)
+
+// splitSyntaxError is splitYAMLError with the parser's line made 1-based.
+func splitSyntaxError(message string) (int, string) {
+	line, text := splitYAMLError(message)
+	if line > 0 && parserProblem.MatchString(text) {
+		line++
+	}
+	return line, text
 }
 
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)

@@ -261,7 +261,7 @@ func SplitDocuments(path string, data []byte) ([]Document, error) {
 			break
 		}
 		if err != nil {
-			line, message := splitYAMLError(err.Error())
+			line, message := splitSyntaxError(err.Error())
 			ps.add(path, line, "malformed YAML: %s", message)
 			break
 		}

@@ -1,0 +1,196 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidFilesLoad(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/valid-*.yaml")
+	if len(files) < 2 {
+		t.Fatal("no valid test files")
+	}
+	for _, file := range files {
+		sc, err := Load(file)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if len(sc.Documents) < 4 {
+			t.Errorf("%s: %d manifest documents loaded", file, len(sc.Documents))
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	sc, err := Load("testdata/valid-minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Spec.Controller != ControllerArgoRollouts || sc.Spec.Load.RPS != DefaultRPS || sc.Spec.Load.Duration.Duration != DefaultRunLimit {
+		t.Errorf("defaults: controller %q rps %v duration %v", sc.Spec.Controller, sc.Spec.Load.RPS, sc.Spec.Load.Duration)
+	}
+	events := sc.Spec.Events
+	if events[0].Target != TargetCanary || events[0].Count != 1 {
+		t.Errorf("pod-kill defaults: %+v", events[0])
+	}
+	if events[1].For.Duration != 10*time.Second {
+		t.Errorf("controller-restart downtime %v, want 10s", events[1].For)
+	}
+	if events[2].Every.Duration != 10*time.Second {
+		t.Errorf("gitops-revert every %v, want 10s", events[2].Every)
+	}
+	full, err := Load("testdata/valid-full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Profiles["canarylab/demo:blue"].Color != "navy" || full.Profiles["canarylab/demo:green"].Color != "green" || full.Profiles["canarylab/demo:flaky"].ErrorRate != 0.3 {
+		t.Errorf("inline profiles do not override the shipped ones: %+v", full.Profiles)
+	}
+	if limit := full.Spec.Expect.MaxFailedRequests; limit == nil || !limit.Percent || limit.Value != 2 {
+		t.Errorf("maxFailedRequests %+v", limit)
+	}
+	if full.Spec.Load.RPS != 120.5 || full.Spec.Load.Duration.Duration != 7*time.Minute+30*time.Second {
+		t.Errorf("load %+v", full.Spec.Load)
+	}
+}
+
+// Every problem of a file is reported at once, each at its line.
+func TestInvalidFilesReportEveryProblemWithItsLine(t *testing.T) {
+	t.Parallel()
+	cases := map[string][]string{
+		"invalid-malformed.yaml":      {":6: malformed YAML"},
+		"invalid-unknown-fields.yaml": {`:11: unknown field "replicas"`, `:13: unknown field "victim"`},
+		"invalid-bare-duration.yaml":  {`:12: invalid duration "300"`},
+		"invalid-two-rollouts.yaml":   {"2 Rollout objects"},
+		"invalid-empty.yaml":          {":1: the file is empty"},
+		"invalid-many.yaml": {
+			`invalid-many.yaml:1: apiVersion is "canarylab.dev/v1alpha2"`,
+			`invalid-many.yaml:4: metadata.name "Many_Problems" is not a DNS label`,
+			`invalid-many.yaml:6: unknown controller "spinnaker"`,
+			`invalid-many.yaml:8: manifest manifests/missing.yaml not found`,
+			`invalid-many.yaml:11: image "canarylab/demo:nope" has no behaviour profile`,
+			`invalid-many.yaml:13: load.rps -5 is negative`,
+			`invalid-many.yaml:16: event at -10s is negative`,
+			`invalid-many.yaml:17: unknown fault "meteor-strike"`,
+			`invalid-many.yaml:18: unknown action "launch"`,
+			`invalid-many.yaml:19: an event is either a fault or an action, not both`,
+			`invalid-many.yaml:20: error-injection rate 1.5 is outside 0..1`,
+			`invalid-many.yaml:21: spec.events[5].image is missing`,
+			`invalid-many.yaml:24: percentage "150%" is above 100%`,
+		},
+	}
+	for file, wants := range cases {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(filepath.Join("testdata", file))
+			var invalid *InvalidError
+			if !errors.As(err, &invalid) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an *InvalidError", err)
+			}
+			text := err.Error()
+			for _, want := range wants {
+				if !strings.Contains(text, want) {
+					t.Errorf("missing %q in:\n%s", want, text)
+				}
+			}
+			for _, problem := range invalid.Problems {
+				if problem.Message == "" || problem.File == "" {
+					t.Errorf("problem without file or message: %+v", problem)
+				}
+			}
+		})
+	}
+}
+
+func TestWrongManifestKind(t *testing.T) {
+	t.Parallel()
+	_, err := Load("testdata/invalid-many.yaml")
+	if err == nil || !strings.Contains(err.Error(), "manifests/job.yaml:1: Job batch/v1/smoke is not a kind") {
+		// The controller is unknown in that file, so check a clean one too.
+		dir := t.TempDir()
+		writeScenario(t, dir, "manifests:\n    - "+abs(t, "testdata/manifests/job.yaml")+"\n    - "+abs(t, "testdata/manifests/rollout.yaml")+"\n    - "+abs(t, "testdata/manifests/services.yaml"))
+		_, err = Load(filepath.Join(dir, "s.yaml"))
+		if err == nil || !strings.Contains(err.Error(), "job.yaml:1: Job batch/v1/smoke is not a kind a argo-rollouts scenario uses") {
+			t.Fatalf("a Job manifest: %v", err)
+		}
+	}
+}
+
+func abs(t *testing.T, path string) string {
+	t.Helper()
+	absolute, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return absolute
+}
+
+func writeScenario(t *testing.T, dir, manifests string) {
+	t.Helper()
+	text := "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: s\nspec:\n  " + manifests +
+		"\n  stable: canarylab/demo:blue\n  release: canarylab/demo:green\n  expect:\n    outcome: promoted\n"
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuantity(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]Quantity{"2%": {2, true}, "12": {12, false}, "0.5%": {0.5, true}, " 3 ": {3, false}} {
+		got, err := ParseQuantity(text)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v %v, want %+v", text, got, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "150%", "abc", "%", ""} {
+		if _, err := ParseQuantity(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	if limit := (Quantity{2, true}).Limit(5000); limit != 100 {
+		t.Errorf("2%% of 5000 is %v", limit)
+	}
+}
+
+func TestLineFallsBackToTheEnclosingField(t *testing.T) {
+	t.Parallel()
+	sc, err := Load("testdata/valid-full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.Line("spec.events[2].count"); got != 23 {
+		t.Errorf("spec.events[2].count at line %d, want 23", got)
+	}
+	if got := sc.Line("spec.events[2].delay"); got != 23 {
+		t.Errorf("an absent field falls back to its event's line: %d, want 23", got)
+	}
+	if got := sc.Line("nowhere.at.all"); got != 1 {
+		t.Errorf("an unknown path: line %d, want 1", got)
+	}
+}
+
+func TestLoadAll(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeScenario(t, dir, "manifests:\n    - "+abs(t, "testdata/manifests/rollout.yaml")+"\n    - "+abs(t, "testdata/manifests/services.yaml"))
+	data, _ := os.ReadFile(filepath.Join(dir, "s.yaml"))
+	os.WriteFile(filepath.Join(dir, "t.yaml"), data, 0o644)
+	if _, err := LoadAll([]string{dir}); err == nil || !strings.Contains(err.Error(), `scenario name "s" is also used`) {
+		t.Errorf("duplicate names: %v", err)
+	}
+	empty := t.TempDir()
+	if _, err := LoadAll([]string{empty}); err == nil || !strings.Contains(err.Error(), "no scenario files") {
+		t.Errorf("an empty directory: %v", err)
+	}
+	scenarios, err := LoadAll([]string{"testdata/valid-minimal.yaml", "testdata/valid-full.yaml"})
+	if err != nil || len(scenarios) != 2 {
+		t.Errorf("two valid files: %d %v", len(scenarios), err)
+	}
+}
