@@ -96,30 +96,7 @@ func formatSeconds(seconds float64) string { return strconv.FormatFloat(seconds,
 func timeline(res *result.Result) string {
 	var b strings.Builder
 	for _, event := range res.Events {
-		fmt.Fprintf(&b, "%9.3fs %s %s\n", event.AtSeconds, event.Type, Describe(event))
+		fmt.Fprintf(&b, "%9.3fs %s %s\n", event.AtSeconds, event.Type, event.Describe())
 	}
 	return b.String()
-}
-
-// Describe is an event's fields other than time and type, in words.
-func Describe(event result.Event) string {
-	var parts []string
-	if event.CanaryWeight != nil {
-		parts = append(parts, fmt.Sprintf("canaryWeight=%d", *event.CanaryWeight))
-	}
-	if event.Step != nil {
-		parts = append(parts, fmt.Sprintf("step=%d", *event.Step))
-	}
-	for _, field := range []struct{ name, value string }{
-		{"image", event.Image}, {"analysisRun", event.AnalysisRun}, {"metric", event.Metric}, {"phase", event.Phase},
-		{"value", event.Value}, {"fault", event.Fault}, {"action", event.Action},
-	} {
-		if field.value != "" {
-			parts = append(parts, field.name+"="+field.value)
-		}
-	}
-	if event.Message != "" {
-		parts = append(parts, event.Message)
-	}
-	return strings.Join(parts, " ")
 }

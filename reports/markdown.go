@@ -31,11 +31,11 @@ func Markdown(w io.Writer, res *result.Result) error {
 		name   string
 		counts result.Counts
 	}{{"stable", res.Requests.Stable}, {"canary", res.Requests.Canary}, {"**all**", result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}}} {
-		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", row.name, row.counts.Total, row.counts.Failed, ratio(row.counts))
+		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", row.name, row.counts.Total, row.counts.Failed, row.counts.FailedPercent())
 	}
 	b.WriteString("\n## Events\n\n| at | event | details |\n|---:|---|---|\n")
 	for _, event := range res.Events {
-		fmt.Fprintf(&b, "| %ss | %s | %s |\n", seconds(event.AtSeconds), event.Type, cell(Describe(event)))
+		fmt.Fprintf(&b, "| %ss | %s | %s |\n", seconds(event.AtSeconds), event.Type, cell(event.Describe()))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -55,7 +55,7 @@ func MarkdownSummary(w io.Writer, results []*result.Result) error {
 	for _, res := range results {
 		fmt.Fprintf(&b, "| %s | [%s](%s.md) | %s | %ss | %d / %d (%s) | %d / %d | %d%% |\n", mark(res), res.Scenario, res.Scenario,
 			res.Outcome.Result, seconds(res.Outcome.AtSeconds), res.Requests.Failed, res.Requests.Total,
-			ratio(result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}),
+			result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}.FailedPercent(),
 			res.Requests.Canary.Failed, res.Requests.Canary.Total, res.MaxCanaryWeight())
 	}
 	_, err := io.WriteString(w, b.String())
@@ -73,10 +73,6 @@ func mark(res *result.Result) string {
 }
 
 func seconds(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) }
-
-func ratio(c result.Counts) string {
-	return strconv.FormatFloat(100*c.FailedFraction(), 'f', 2, 64) + "%"
-}
 
 // cell escapes text for a Markdown table cell.
 func cell(text string) string {

@@ -6,6 +6,8 @@ package result
 import (
 	"encoding/json"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -169,4 +171,33 @@ func (r *Result) First(eventType string) (Event, bool) {
 		}
 	}
 	return Event{}, false
+}
+
+// Describe is the event's fields other than time and type, in words:
+// "canaryWeight=20 step=1 metric=success-rate phase=Failed value=[0.5] message".
+func (e Event) Describe() string {
+	var parts []string
+	if e.CanaryWeight != nil {
+		parts = append(parts, "canaryWeight="+strconv.Itoa(*e.CanaryWeight))
+	}
+	if e.Step != nil {
+		parts = append(parts, "step="+strconv.Itoa(*e.Step))
+	}
+	for _, field := range []struct{ name, value string }{
+		{"image", e.Image}, {"analysisRun", e.AnalysisRun}, {"metric", e.Metric}, {"phase", e.Phase},
+		{"value", e.Value}, {"fault", e.Fault}, {"action", e.Action},
+	} {
+		if field.value != "" {
+			parts = append(parts, field.name+"="+field.value)
+		}
+	}
+	if e.Message != "" {
+		parts = append(parts, e.Message)
+	}
+	return strings.Join(parts, " ")
+}
+
+// FailedPercent is the failed share as a percentage with two decimals ("4.51%").
+func (c Counts) FailedPercent() string {
+	return strconv.FormatFloat(100*c.FailedFraction(), 'f', 2, 64) + "%"
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -140,31 +139,8 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 // and faults, one line each.
 func textProgress(out io.Writer) func(string, result.Event) {
 	return func(_ string, event result.Event) {
-		fmt.Fprintf(out, "  %8.3fs  %s\n", event.AtSeconds, describe(event))
+		fmt.Fprintf(out, "  %8.3fs  %s %s\n", event.AtSeconds, event.Type, event.Describe())
 	}
-}
-
-// describe is one event in words.
-func describe(event result.Event) string {
-	parts := []string{event.Type}
-	if event.CanaryWeight != nil {
-		parts = append(parts, fmt.Sprintf("canary=%d%%", *event.CanaryWeight))
-	}
-	if event.Step != nil {
-		parts = append(parts, fmt.Sprintf("step=%d", *event.Step))
-	}
-	for _, field := range []struct{ name, value string }{
-		{"image", event.Image}, {"run", event.AnalysisRun}, {"metric", event.Metric}, {"phase", event.Phase},
-		{"value", event.Value}, {"fault", event.Fault}, {"action", event.Action},
-	} {
-		if field.value != "" {
-			parts = append(parts, field.name+"="+field.value)
-		}
-	}
-	if event.Message != "" {
-		parts = append(parts, "— "+event.Message)
-	}
-	return strings.Join(parts, " ")
 }
 
 func printVerdict(out io.Writer, res *result.Result) {

@@ -5,11 +5,9 @@ package htmlreport
 
 import (
 	_ "embed"
-	"fmt"
 	"html/template"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/canarylab/canarylab/result"
 )
@@ -24,7 +22,6 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"seconds":   func(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) + "s" },
 	"percent":   percent,
 	"barWidth":  barWidth,
-	"details":   details,
 	"verdict":   verdict,
 	"pageName":  PageName,
 }).Parse(pageTemplate + indexTemplate))
@@ -49,10 +46,7 @@ func Index(w io.Writer, results []*result.Result) error {
 }
 
 func percent(failed, total int64) string {
-	if total == 0 {
-		return "0%"
-	}
-	return strconv.FormatFloat(100*float64(failed)/float64(total), 'f', 2, 64) + "%"
+	return result.Counts{Total: total, Failed: failed}.FailedPercent()
 }
 
 // barWidth is a bar's width in percent of the widest, for the blast radius.
@@ -71,29 +65,6 @@ func verdict(res *result.Result) string {
 		return "pass"
 	}
 	return "fail"
-}
-
-// details is an event's fields other than time and type, in words.
-func details(event result.Event) string {
-	var parts []string
-	if event.CanaryWeight != nil {
-		parts = append(parts, fmt.Sprintf("canary %d%%", *event.CanaryWeight))
-	}
-	if event.Step != nil {
-		parts = append(parts, fmt.Sprintf("step %d", *event.Step))
-	}
-	for _, field := range []struct{ name, value string }{
-		{"image", event.Image}, {"run", event.AnalysisRun}, {"metric", event.Metric}, {"phase", event.Phase},
-		{"value", event.Value}, {"fault", event.Fault}, {"action", event.Action},
-	} {
-		if field.value != "" {
-			parts = append(parts, field.name+" "+field.value)
-		}
-	}
-	if event.Message != "" {
-		parts = append(parts, event.Message)
-	}
-	return strings.Join(parts, " · ")
 }
 
 const pageTemplate = `{{define "page"}}<!doctype html>
@@ -149,7 +120,7 @@ const pageTemplate = `{{define "page"}}<!doctype html>
   <h2>Events</h2>
   <table class="events">
     <thead><tr><th>at</th><th>event</th><th>details</th></tr></thead>
-    <tbody>{{range .Events}}<tr class="ev-{{.Type}}"><td class="num">{{seconds .AtSeconds}}</td><td>{{.Type}}</td><td>{{details .}}</td></tr>{{end}}</tbody>
+    <tbody>{{range .Events}}<tr class="ev-{{.Type}}"><td class="num">{{seconds .AtSeconds}}</td><td>{{.Type}}</td><td>{{.Describe}}</td></tr>{{end}}</tbody>
   </table>
 </section>
 </main>

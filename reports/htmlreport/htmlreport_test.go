@@ -20,7 +20,12 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func simulate(t *testing.T, name string) *result.Result {
 	t.Helper()
-	sc, err := scenario.Load(filepath.Join("../../scenarios", name+".yaml"))
+	return simulateFile(t, filepath.Join("../../scenarios", name+".yaml"))
+}
+
+func simulateFile(t *testing.T, path string) *result.Result {
+	t.Helper()
+	sc, err := scenario.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,15 +122,7 @@ func TestPageShowsWhatHappened(t *testing.T) {
 // A 10-minute run's page stays small enough to mail around.
 func TestTenMinutePageUnderOneMegabyte(t *testing.T) {
 	t.Parallel()
-	sc, err := scenario.Load("../../sim/testdata/bench-10m.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sim.New().Run(context.Background(), sc, runner.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner.Evaluate(sc, res)
+	res := simulateFile(t, "../../sim/testdata/bench-10m.yaml")
 	if len(res.Series.CanaryWeight) < 600 {
 		t.Fatalf("the run lasted %d s, want a 10-minute run", len(res.Series.CanaryWeight))
 	}
