@@ -6,10 +6,12 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
 )
 
 // Phase is an analysis phase (AR pkg/apis/rollouts/v1alpha1/analysis_types.go).
@@ -130,7 +132,7 @@ func evalCondition(result any, condition string) (ok bool, err error) {
 		}
 	}()
 	env := conditionEnv(result)
-	program, err := expr.Compile(condition, expr.Env(env))
+	program, err := compiled(condition, env)
 	if err != nil {
 		return false, unwrapFileError(err)
 	}
@@ -143,6 +145,30 @@ func evalCondition(result any, condition string) (ok bool, err error) {
 		return false, fmt.Errorf("expected bool, but got %T", output)
 	}
 	return value, nil
+}
+
+// programs caches compiled conditions by text and result type. The
+// controller compiles per measurement; the program depends only on the
+// environment's types (its values, including the helper closures, are read
+// at run time), so reusing it gives the same outcome.
+var programs sync.Map
+
+type programKey struct {
+	condition  string
+	resultType reflect.Type
+}
+
+func compiled(condition string, env map[string]any) (*vm.Program, error) {
+	key := programKey{condition, reflect.TypeOf(env["result"])}
+	if program, ok := programs.Load(key); ok {
+		return program.(*vm.Program), nil
+	}
+	program, err := expr.Compile(condition, expr.Env(env))
+	if err != nil {
+		return nil, err
+	}
+	programs.Store(key, program)
+	return program, nil
 }
 
 // compileCondition checks a condition's syntax. Types are checked only at

@@ -29,8 +29,9 @@ var Epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 // engine is shared by every store of the process: building one is costly and
 // it holds no per-query state (perf-floor.md: reuse one promql.Engine).
 var (
-	engineOnce sync.Once
-	engine     *promql.Engine
+	sharedParser = newCachingParser()
+	engineOnce   sync.Once
+	engine       *promql.Engine
 )
 
 func sharedEngine() *promql.Engine {
@@ -41,6 +42,7 @@ func sharedEngine() *promql.Engine {
 			LookbackDelta: 5 * time.Minute,
 			// Fixed so results never depend on the host's settings.
 			EnableAtModifier:         true,
+			Parser:                   sharedParser,
 			EnableNegativeOffset:     true,
 			EnableDelayedNameRemoval: false,
 		})
