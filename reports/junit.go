@@ -30,25 +30,69 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Error     *junitMessage `xml:"error,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut lines         `xml:"system-out,omitempty"`
 }
 
 type junitMessage struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
+	Text    lines  `xml:",chardata"`
 }
 
-// JUnit writes the results as one JUnit XML test suite: a test case per
-// scenario, failed assertions as its failure, a backend error as its error,
-// and the timeline as its output. Times are virtual seconds on the sim.
+// lines is element text that keeps its line breaks. encoding/xml writes a
+// newline in a string field as "&#xA;", which parses back the same but puts
+// a whole timeline on one line of the file; a CharData token is escaped
+// without that.
+type lines string
+
+// MarshalXML writes the element with the text as it is (escaped, with
+// literal newlines), or nothing for empty text.
+func (text lines) MarshalXML(encoder *xml.Encoder, start xml.StartElement) error {
+	if text == "" {
+		return nil
+	}
+	return encodeText(encoder, start, string(text))
+}
+
+// MarshalXML writes the failure or error element, its text with literal
+// newlines.
+func (message junitMessage) MarshalXML(encoder *xml.Encoder, start xml.StartElement) error {
+	start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "message"}, Value: message.Message})
+	if message.Type != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "type"}, Value: message.Type})
+	}
+	return encodeText(encoder, start, string(message.Text))
+}
+
+func encodeText(encoder *xml.Encoder, start xml.StartElement, text string) error {
+	if err := encoder.EncodeToken(start); err != nil {
+		return err
+	}
+	if text != "" {
+		if err := encoder.EncodeToken(xml.CharData(text)); err != nil {
+			return err
+		}
+	}
+	return encoder.EncodeToken(start.End())
+}
+
+// JUnit writes the results as one JUnit XML test suite named suite: a test
+// case per scenario (classname canarylab.<backend>), the failed assertions as
+// its failure, a run that could not complete as its error, and the event
+// timeline as its system-out. Times are the run's length in (on the sim,
+// virtual) seconds. The output depends only on the results.
 func JUnit(w io.Writer, suite string, results []*result.Result) error {
 	out := junitSuite{Name: suite, Tests: len(results)}
 	var total float64
 	for _, res := range results {
 		seconds := runLength(res)
 		total += seconds
-		testCase := junitCase{ClassName: "canarylab." + res.Backend, Name: res.Scenario, Time: formatSeconds(seconds), SystemOut: timeline(res)}
+		testCase := junitCase{
+			ClassName: "canarylab." + res.Backend,
+			Name:      res.Scenario,
+			Time:      formatSeconds(seconds),
+			SystemOut: lines(timeline(res)),
+		}
 		var failed []string
 		for _, assertion := range res.Assertions {
 			if !assertion.Passed {
@@ -57,11 +101,21 @@ func JUnit(w io.Writer, suite string, results []*result.Result) error {
 		}
 		switch {
 		case res.Error != "":
+			// A case is an error or a failure, not both; what failed before
+			// the run broke off goes into the error's text.
 			out.Errors++
-			testCase.Error = &junitMessage{Message: res.Error, Type: "BackendError", Text: res.Error}
-		case len(failed) > 0 || !res.Passed:
+			text := res.Error
+			if len(failed) > 0 {
+				text += "\nfailed so far:\n" + strings.Join(failed, "\n")
+			}
+			testCase.Error = &junitMessage{Message: res.Error, Type: "RunError", Text: lines(text)}
+		case !res.Passed || len(failed) > 0:
 			out.Failures++
-			testCase.Failure = &junitMessage{Message: strings.Join(failed, "; "), Type: "ExpectationFailed", Text: strings.Join(failed, "\n")}
+			message := strings.Join(failed, "; ")
+			if len(failed) == 0 {
+				message = "the scenario did not pass, though no assertion failed"
+			}
+			testCase.Failure = &junitMessage{Message: message, Type: "ExpectationFailed", Text: lines(strings.Join(failed, "\n"))}
 		}
 		out.Cases = append(out.Cases, testCase)
 	}
@@ -78,11 +132,13 @@ func JUnit(w io.Writer, suite string, results []*result.Result) error {
 	return err
 }
 
-// runLength is the run's length in seconds: the series, else the last event.
+// runLength is the run's length in seconds: the end of the series, else the
+// last event or the outcome, whichever is later.
 func runLength(res *result.Result) float64 {
 	seconds := res.Outcome.AtSeconds
 	if res.Series != nil {
-		seconds = max(seconds, float64(len(res.Series.CanaryWeight)))
+		step := max(res.Series.StepSeconds, 1)
+		seconds = max(seconds, float64(len(res.Series.CanaryWeight)*step))
 	}
 	for _, event := range res.Events {
 		seconds = max(seconds, event.AtSeconds)
@@ -92,11 +148,25 @@ func runLength(res *result.Result) float64 {
 
 func formatSeconds(seconds float64) string { return strconv.FormatFloat(seconds, 'f', 3, 64) }
 
-// timeline is the events, one per line.
+// timeline is the events, one a line: "  12.0s WeightChanged canaryWeight=20".
 func timeline(res *result.Result) string {
 	var b strings.Builder
 	for _, event := range res.Events {
-		fmt.Fprintf(&b, "%9.3fs %s %s\n", event.AtSeconds, event.Type, event.Describe())
+		line := fmt.Sprintf("%6ss %s", decimalSeconds(event.AtSeconds), event.Type)
+		if details := event.Describe(); details != "" {
+			line += " " + details
+		}
+		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// decimalSeconds is seconds with at least one decimal and no rounding
+// beyond the result's millisecond precision: "12.0", "33.45".
+func decimalSeconds(seconds float64) string {
+	text := strconv.FormatFloat(seconds, 'f', -1, 64)
+	if !strings.Contains(text, ".") {
+		text += ".0"
+	}
+	return text
 }

@@ -3,78 +3,109 @@ package reports
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/canarylab/canarylab/result"
 )
 
-// Markdown writes a per-scenario report: verdict, assertions, requests by
-// version and the event table.
+// Markdown writes a per-scenario report: verdict (✅ passed, ❌ failed, ⚠️
+// could not run), backend and seed, outcome, the assertions (expected
+// against observed), requests by version and the event table.
 func Markdown(w io.Writer, res *result.Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s\n\n", mark(res), res.Scenario)
-	fmt.Fprintf(&b, "Backend `%s`, seed %d. Outcome: **%s** at %ss.\n\n", res.Backend, res.Seed, res.Outcome.Result, seconds(res.Outcome.AtSeconds))
+	fmt.Fprintf(&b, "# %s %s\n\n", mark(res), escape(res.Scenario))
+	fmt.Fprintf(&b, "Backend `%s`, seed %d.\n\n", res.Backend, res.Seed)
+	if res.Outcome.Result == "" {
+		b.WriteString("Outcome: none reached")
+	} else {
+		fmt.Fprintf(&b, "Outcome: **%s** at %s", escape(res.Outcome.Result), at(res.Outcome.AtSeconds))
+	}
+	fmt.Fprintf(&b, ", highest canary weight %d%%.\n\n", res.MaxCanaryWeight())
 	if res.Error != "" {
-		fmt.Fprintf(&b, "**Error:** %s\n\n", cell(res.Error))
+		fmt.Fprintf(&b, "**The run could not complete:** %s\n\n", escape(res.Error))
 	}
-	b.WriteString("## Expectations\n\n| check | result | expected against observed |\n|---|---|---|\n")
-	for _, assertion := range res.Assertions {
-		verdict := "✅ passed"
-		if !assertion.Passed {
-			verdict = "❌ failed"
+
+	b.WriteString("## Assertions\n\n")
+	if len(res.Assertions) == 0 {
+		b.WriteString("No expectation was checked.\n")
+	} else {
+		b.WriteString("| assertion | result | expected against observed |\n|---|---|---|\n")
+		for _, assertion := range res.Assertions {
+			verdict := "✅ passed"
+			if !assertion.Passed {
+				verdict = "❌ failed"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", escape(assertion.Name), verdict, escape(assertion.Detail))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", assertion.Name, verdict, cell(assertion.Detail))
 	}
+
 	b.WriteString("\n## Requests\n\n| version | requests | failed | failed % |\n|---|---:|---:|---:|\n")
 	for _, row := range []struct {
 		name   string
 		counts result.Counts
-	}{{"stable", res.Requests.Stable}, {"canary", res.Requests.Canary}, {"**all**", result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}}} {
+	}{
+		{"stable", res.Requests.Stable},
+		{"canary", res.Requests.Canary},
+		{"**total**", result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}},
+	} {
 		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", row.name, row.counts.Total, row.counts.Failed, row.counts.FailedPercent())
 	}
-	b.WriteString("\n## Events\n\n| at | event | details |\n|---:|---|---|\n")
-	for _, event := range res.Events {
-		fmt.Fprintf(&b, "| %ss | %s | %s |\n", seconds(event.AtSeconds), event.Type, cell(event.Describe()))
+
+	b.WriteString("\n## Events\n\n")
+	if len(res.Events) == 0 {
+		b.WriteString("No event was recorded.\n")
+	} else {
+		b.WriteString("| at | event | details |\n|---:|---|---|\n")
+		for _, event := range res.Events {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", at(event.AtSeconds), escape(event.Type), escape(event.Describe()))
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// MarkdownSummary writes one row per scenario.
+// MarkdownSummary writes the whole run: the counts as the title, then one
+// row per scenario linking to its report (<scenario>.md).
 func MarkdownSummary(w io.Writer, results []*result.Result) error {
 	var b strings.Builder
-	passed := 0
+	fmt.Fprintf(&b, "# canarylab: %s\n\n", tallyLine(results))
+	b.WriteString("| | scenario | backend | outcome | at | failed requests | canary failed | max canary weight |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
 	for _, res := range results {
-		if res.Passed {
-			passed++
+		outcome, outcomeAt := "-", "-"
+		if res.Outcome.Result != "" {
+			outcome, outcomeAt = escape(res.Outcome.Result), at(res.Outcome.AtSeconds)
 		}
-	}
-	fmt.Fprintf(&b, "# canarylab: %d passed, %d failed\n\n", passed, len(results)-passed)
-	b.WriteString("| | scenario | outcome | at | failed requests | canary failed | max canary weight |\n|---|---|---|---:|---:|---:|---:|\n")
-	for _, res := range results {
-		fmt.Fprintf(&b, "| %s | [%s](%s.md) | %s | %ss | %d / %d (%s) | %d / %d | %d%% |\n", mark(res), res.Scenario, res.Scenario,
-			res.Outcome.Result, seconds(res.Outcome.AtSeconds), res.Requests.Failed, res.Requests.Total,
-			result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}.FailedPercent(),
-			res.Requests.Canary.Failed, res.Requests.Canary.Total, res.MaxCanaryWeight())
+		all := result.Counts{Total: res.Requests.Total, Failed: res.Requests.Failed}
+		fmt.Fprintf(&b, "| %s | [%s](%s.md) | %s | %s | %s | %d / %d (%s) | %d / %d (%s) | %d%% |\n",
+			mark(res), escape(res.Scenario), url.PathEscape(res.Scenario), escape(res.Backend), outcome, outcomeAt,
+			all.Failed, all.Total, all.FailedPercent(),
+			res.Requests.Canary.Failed, res.Requests.Canary.Total, res.Requests.Canary.FailedPercent(),
+			res.MaxCanaryWeight())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 func mark(res *result.Result) string {
-	switch {
-	case res.Error != "":
+	switch verdict(res) {
+	case "ERROR":
 		return "⚠️"
-	case res.Passed:
+	case "PASS":
 		return "✅"
 	}
 	return "❌"
 }
 
-func seconds(s float64) string { return strconv.FormatFloat(s, 'f', -1, 64) }
+// at is a time from the release as the result holds it: "0s", "33.4s".
+func at(seconds float64) string { return strconv.FormatFloat(seconds, 'f', -1, 64) + "s" }
 
-// cell escapes text for a Markdown table cell.
-func cell(text string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(text)
-}
+// escape makes text safe in a Markdown table cell or paragraph: a pipe would
+// end the cell, a line break the row, and <, > and & would be read as HTML
+// (a message "<none>" would vanish on GitHub).
+var escape = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "\r\n", " ", "\n", " ", "\r", " ",
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+).Replace

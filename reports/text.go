@@ -8,34 +8,24 @@ import (
 	"github.com/canarylab/canarylab/result"
 )
 
-// Summary writes a fixed-width table of the results for a terminal, and a
-// last line with the counts.
+// Summary writes a fixed-width table of the results for a terminal, one row
+// per scenario, and a last line with the counts: "N passed, M failed" (and
+// ", K could not run" when some could not).
 func Summary(w io.Writer, results []*result.Result) error {
 	table := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(table, "SCENARIO\tRESULT\tOUTCOME\tAT\tFAILED/TOTAL\tCANARY FAILED\tMAX WEIGHT")
-	passed, failed, errored := 0, 0, 0
 	for _, res := range results {
-		verdict := "PASS"
-		switch {
-		case res.Error != "":
-			verdict = "ERROR"
-			errored++
-		case !res.Passed:
-			verdict = "FAIL"
-			failed++
-		default:
-			passed++
+		outcome, outcomeAt := "-", "-"
+		if res.Outcome.Result != "" {
+			outcome, outcomeAt = res.Outcome.Result, at(res.Outcome.AtSeconds)
 		}
-		fmt.Fprintf(table, "%s\t%s\t%s\t%ss\t%d/%d\t%d/%d\t%d%%\n", res.Scenario, verdict, res.Outcome.Result, seconds(res.Outcome.AtSeconds),
+		fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%d%%\n", res.Scenario, verdict(res), outcome, outcomeAt,
 			res.Requests.Failed, res.Requests.Total, res.Requests.Canary.Failed, res.Requests.Canary.Total, res.MaxCanaryWeight())
 	}
+	// The table is buffered until Flush, which reports any write error.
 	if err := table.Flush(); err != nil {
 		return err
 	}
-	line := fmt.Sprintf("%d passed, %d failed", passed, failed)
-	if errored > 0 {
-		line += fmt.Sprintf(", %d could not run", errored)
-	}
-	_, err := fmt.Fprintln(w, line)
+	_, err := fmt.Fprintln(w, tallyLine(results))
 	return err
 }

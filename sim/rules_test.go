@@ -1,0 +1,232 @@
+package sim_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/sim"
+)
+
+// Rules of the Argo Rollouts controller, checked through whole runs of small
+// manifests, as a user's own Rollouts would exercise them.
+
+const services = `apiVersion: v1
+kind: Service
+metadata: {name: demo-stable}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-canary}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: demo}
+spec:
+  http:
+    - name: primary
+      route:
+        - destination: {host: demo-stable}
+          weight: 100
+        - destination: {host: demo-canary}
+          weight: 0
+`
+
+func rollout(canaryExtra, steps string) string {
+	return `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  replicas: 4
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    canary:
+      canaryService: demo-canary
+      stableService: demo-stable
+      trafficRouting:
+        istio:
+          virtualService: {name: demo, routes: [primary]}
+` + canaryExtra + `      steps:
+` + steps
+}
+
+const successRate = `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  metrics:
+    - name: rate
+      %s
+      provider:
+        prometheus:
+          query: sum(irate(istio_requests_total{reporter="source",destination_service=~"demo-canary.*",response_code!~"5.*"}[1m])) / sum(irate(istio_requests_total{reporter="source",destination_service=~"demo-canary.*"}[1m]))
+`
+
+func runManifests(t *testing.T, release, events, expect string, manifests ...string) *result.Result {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for i, manifest := range manifests {
+		name := filepath.Join(dir, "m"+string(rune('a'+i))+".yaml")
+		if err := os.WriteFile(name, []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, "    - "+name)
+	}
+	text := "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\nmetadata:\n  name: rule\nspec:\n  manifests:\n" + strings.Join(paths, "\n") +
+		"\n  stable: canarylab/demo:blue\n  release: " + release + "\n  load: {rps: 40, duration: 10m}\n" + events + "  expect:\n    outcome: " + expect + "\n"
+	path := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc := load(t, path)
+	res, err := sim.New().Run(context.Background(), sc, runner.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner.Evaluate(sc, res)
+	if !res.Passed {
+		t.Fatalf("expected %s, got %s at %gs; events:\n%s", expect, res.Outcome.Result, res.Outcome.AtSeconds, timeline(res))
+	}
+	return res
+}
+
+func timeline(res *result.Result) string {
+	var b strings.Builder
+	for _, event := range res.Events {
+		b.WriteString(strings.TrimSpace(event.Type+" "+event.Describe()) + " @" + formatFloat(event.AtSeconds) + "\n")
+	}
+	return b.String()
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func events(res *result.Result, eventType string) []result.Event {
+	var out []result.Event
+	for _, event := range res.Events {
+		if event.Type == eventType {
+			out = append(out, event)
+		}
+	}
+	return out
+}
+
+// count: 5, interval: 20s, all good: five measurements, the first at the
+// run's start, Successful at start + 4 intervals (AR analysis/analysis.go).
+func TestCountedAnalysisTakesCountMeasurements(t *testing.T) {
+	t.Parallel()
+	template := strings.Replace(successRate, "%s", "interval: 20s\n      count: 5\n      initialDelay: 30s\n      successCondition: result[0] >= 0.95", 1)
+	res := runManifests(t, "canarylab/demo:green", "", "promoted",
+		rollout("", "        - setWeight: 25\n        - analysis: {templates: [{templateName: rate}]}\n"), services, template)
+	measurements := events(res, result.MeasurementTaken)
+	if len(measurements) != 5 {
+		t.Fatalf("%d measurements, want 5:\n%s", len(measurements), timeline(res))
+	}
+	started := events(res, result.AnalysisRunStarted)[0].AtSeconds
+	if first := measurements[0].AtSeconds - started; first < 30 || first > 30.2 {
+		t.Errorf("first measurement %.3fs after the run started, want just after the 30s initialDelay", first)
+	}
+	for i := 1; i < len(measurements); i++ {
+		if gap := measurements[i].AtSeconds - measurements[i-1].AtSeconds; gap < 20 || gap > 20.1 {
+			t.Errorf("measurements %d and %d are %.3fs apart, want the 20s interval", i-1, i, gap)
+		}
+	}
+}
+
+// A DestinationRule with subsets: weights go to the subsets of one host,
+// and the canary's telemetry has that host as destination_service.
+func TestSubsetRoutingWithDestinationRule(t *testing.T) {
+	t.Parallel()
+	vs := `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: demo}
+spec:
+  http:
+    - name: primary
+      route:
+        - destination: {host: demo, subset: stable}
+          weight: 100
+        - destination: {host: demo, subset: canary}
+          weight: 0
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-stable}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-canary}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: demo}
+spec:
+  host: demo
+  subsets: [{name: stable}, {name: canary}]
+`
+	r := rollout("", "        - setWeight: 50\n        - pause: {duration: 20s}\n")
+	r = strings.Replace(r, "          virtualService: {name: demo, routes: [primary]}\n", "          virtualService: {name: demo, routes: [primary]}\n          destinationRule: {name: demo, canarySubsetName: canary, stableSubsetName: stable}\n", 1)
+	res := runManifests(t, "canarylab/demo:red", "", "promoted", r, vs)
+	if res.MaxCanaryWeight() != 100 || res.Requests.Canary.Total == 0 {
+		t.Fatalf("subset routing sent %d requests to the canary (max weight %d)", res.Requests.Canary.Total, res.MaxCanaryWeight())
+	}
+	share := float64(res.Requests.Canary.Failed) / float64(res.Requests.Canary.Total)
+	if share < 0.4 || share > 0.6 {
+		t.Errorf("the red canary failed %.2f of its requests, want about 0.5", share)
+	}
+}
+
+// setCanaryScale with traffic routing: replicas follow the step, not the
+// weight, and an abort scales the canary down after the 30s default delay.
+func TestSetCanaryScaleAndAbortDelay(t *testing.T) {
+	t.Parallel()
+	steps := "        - setCanaryScale: {replicas: 2}\n        - setWeight: 10\n        - pause: {}\n"
+	res := runManifests(t, "canarylab/demo:green", "  events:\n    - {at: 30s, action: abort}\n", "rolled-back", rollout("", steps), services)
+	aborted := events(res, result.RolloutAborted)
+	scaledDown := events(res, result.CanaryScaledDown)
+	if len(aborted) != 1 || len(scaledDown) != 1 {
+		t.Fatalf("aborts %d, scale-downs %d:\n%s", len(aborted), len(scaledDown), timeline(res))
+	}
+	if delay := scaledDown[0].AtSeconds - aborted[0].AtSeconds; delay < 29 || delay > 30.5 {
+		t.Errorf("the canary was scaled down %.3fs after the abort, want abortScaleDownDelaySeconds (30s, whole seconds)", delay)
+	}
+}
+
+// maxTrafficWeight scales setWeight: 50 of 200 is a quarter of the traffic.
+func TestMaxTrafficWeight(t *testing.T) {
+	t.Parallel()
+	r := rollout("", "        - setWeight: 50\n        - pause: {duration: 30s}\n")
+	r = strings.Replace(r, "      trafficRouting:\n", "      trafficRouting:\n        maxTrafficWeight: 200\n", 1)
+	res := runManifests(t, "canarylab/demo:green", "", "promoted", r, services)
+	var during int64
+	var total int64
+	for i := 10; i < 30 && i < len(res.Series.Requests.Canary); i++ {
+		during += res.Series.Requests.Canary[i]
+		total += res.Series.Requests.Canary[i] + res.Series.Requests.Stable[i]
+	}
+	if share := float64(during) / float64(total); share < 0.2 || share > 0.3 {
+		t.Errorf("the canary got %.2f of the traffic at setWeight 50 of 200, want 0.25", share)
+	}
+}
+
+// Without progressDeadlineAbort a stuck canary degrades but is not aborted.
+func TestProgressDeadlineWithoutAbortDegrades(t *testing.T) {
+	t.Parallel()
+	r := rollout("", "        - setWeight: 25\n        - pause: {duration: 30s}\n")
+	r = strings.Replace(r, "  replicas: 4\n", "  replicas: 4\n  progressDeadlineSeconds: 30\n", 1)
+	res := runManifests(t, "canarylab/demo:crash", "", "degraded", r, services)
+	if len(events(res, result.RolloutAborted)) != 0 || len(events(res, result.RolloutDegraded)) != 1 {
+		t.Fatalf("want one RolloutDegraded and no abort:\n%s", timeline(res))
+	}
+}
