@@ -117,9 +117,9 @@ func (c *Controller) basicCanaryCounts(weight int) (int, int) {
 	}
 	minAvailable := replicas - maxUnavailable
 	increasing := newRS == nil || desiredNew >= newRS.Desired
-	toScaleDown := replicasForScaleDown(newRS, !increasing) + replicasForScaleDown(stableRS, increasing)
+	toScaleDown := c.replicasForScaleDown(newRS, !increasing) + c.replicasForScaleDown(stableRS, increasing)
 	if !scaleStable {
-		toScaleDown = replicasForScaleDown(newRS, !increasing)
+		toScaleDown = c.replicasForScaleDown(newRS, !increasing)
 	}
 	if toScaleDown <= minAvailable {
 		return newCount, stableCount
@@ -127,10 +127,10 @@ func (c *Controller) basicCanaryCounts(weight int) (int, int) {
 	scaleDown := toScaleDown - minAvailable
 	if !increasing {
 		newCount = scaleDownCount(newRS, desiredNew, scaleDown, newCount)
-		newCount, stableCount = withinLimits(newRS, stableRS, newCount, stableCount, maxAllowed, minAvailable)
+		newCount, stableCount = c.withinLimits(newRS, stableRS, newCount, stableCount, maxAllowed, minAvailable)
 	} else if scaleStable {
 		stableCount = scaleDownCount(stableRS, desiredStable, scaleDown, stableCount)
-		stableCount, newCount = withinLimits(stableRS, newRS, stableCount, newCount, maxAllowed, minAvailable)
+		stableCount, newCount = c.withinLimits(stableRS, newRS, stableCount, newCount, maxAllowed, minAvailable)
 	}
 	return newCount, stableCount
 }
@@ -138,14 +138,14 @@ func (c *Controller) basicCanaryCounts(weight int) (int, int) {
 // replicasForScaleDown counts replicas that may go: all of them when
 // availability is ignored, else the available ones
 // (AR utils/replicaset/canary.go GetReplicasForScaleDown).
-func replicasForScaleDown(rs *dataplane.ReplicaSet, ignoreAvailability bool) int {
+func (c *Controller) replicasForScaleDown(rs *dataplane.ReplicaSet, ignoreAvailability bool) int {
 	if rs == nil {
 		return 0
 	}
-	if rs.Desired < rs.ReadyReplicas() || ignoreAvailability {
+	if rs.Desired < c.available(rs) || ignoreAvailability {
 		return rs.Desired
 	}
-	return rs.ReadyReplicas()
+	return c.available(rs)
 }
 
 // scaleDownCount (AR calculateScaleDownReplicaCount).
@@ -158,18 +158,18 @@ func scaleDownCount(drain *dataplane.ReplicaSet, desired, scaleDown, current int
 
 // withinLimits keeps the pair within maxSurge and minAvailable
 // (AR adjustReplicaWithinLimits).
-func withinLimits(drain, adjust *dataplane.ReplicaSet, drainCount, adjustCount, maxAllowed, minAvailable int) (int, int) {
+func (c *Controller) withinLimits(drain, adjust *dataplane.ReplicaSet, drainCount, adjustCount, maxAllowed, minAvailable int) (int, int) {
 	overLimit := max(0, adjustCount+drainCount-maxAllowed)
 	available := 0
 	if drain != nil {
-		available += min(drain.ReadyReplicas(), drainCount)
+		available += min(c.available(drain), drainCount)
 	}
 	if adjust == nil {
 		return drainCount, adjustCount
 	}
 	adjustCount -= overLimit
-	available += min(adjust.ReadyReplicas(), adjustCount)
-	extraAvailable := max(0, adjust.ReadyReplicas()-adjustCount)
+	available += min(c.available(adjust), adjustCount)
+	extraAvailable := max(0, c.available(adjust)-adjustCount)
 	needed := max(0, minAvailable-available)
 	adjustCount += min(extraAvailable, needed)
 	overLimit = max(0, adjustCount+drainCount-maxAllowed)

@@ -115,7 +115,7 @@ func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics Metric
 	c.currentHash = podTemplateHash(stableImage)
 	c.stableHash = c.currentHash
 	c.currentStepIndex = len(c.canary.Steps)
-	rs := world.CreateReplicaSet(c.currentHash, stableImage)
+	rs := c.createReplicaSet(c.currentHash, stableImage)
 	world.Scale(rs, m.Rollout.Replicas())
 	c.reconcileServices()
 	if c.routed() {
@@ -126,6 +126,14 @@ func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics Metric
 	c.phase = PhaseHealthy
 	world.OnPodsChanged = c.enqueue
 	return c
+}
+
+// createReplicaSet makes the ReplicaSet of a revision, with the Rollout's
+// minReadySeconds.
+func (c *Controller) createReplicaSet(hash, image string) *dataplane.ReplicaSet {
+	rs := c.world.CreateReplicaSet(hash, image)
+	rs.MinReadySeconds = time.Duration(c.m.Rollout.Spec.MinReadySeconds) * time.Second
+	return rs
 }
 
 // podTemplateHash stands in for the controller's hash of the pod template:
@@ -557,7 +565,7 @@ func (c *Controller) otherRSs() []*dataplane.ReplicaSet {
 func (c *Controller) atDesiredReplicaCounts() bool {
 	canary, stable := c.desiredCounts()
 	newRS := c.newRS()
-	if newRS == nil || newRS.Desired != canary || newRS.ReadyReplicas() != canary {
+	if newRS == nil || newRS.Desired != canary || c.available(newRS) != canary {
 		return false
 	}
 	if !c.routed() || !c.canary.DynamicStableScale {
@@ -567,7 +575,7 @@ func (c *Controller) atDesiredReplicaCounts() bool {
 	}
 	if !c.routed() {
 		for _, rs := range c.otherRSs() {
-			if rs.ReadyReplicas() != 0 {
+			if c.available(rs) != 0 {
 				return false
 			}
 		}
@@ -592,3 +600,12 @@ func (c *Controller) Step() (int, int) { return c.currentStepIndex, len(c.canary
 
 // Image is the image of the Rollout's pod template.
 func (c *Controller) Image() string { return c.image }
+
+// available is a ReplicaSet's available replicas: ready for at least the
+// Rollout's minReadySeconds.
+func (c *Controller) available(rs *dataplane.ReplicaSet) int {
+	if rs == nil {
+		return 0
+	}
+	return rs.AvailableReplicas(c.loop.Now())
+}

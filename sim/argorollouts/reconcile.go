@@ -70,7 +70,7 @@ func (c *Controller) startRevision(hash string) {
 	c.revision++
 	c.currentHash = hash
 	if c.world.ReplicaSet(hash) == nil {
-		c.world.CreateReplicaSet(hash, c.image)
+		c.createReplicaSet(hash, c.image)
 	}
 	c.clearPauseConditions()
 	c.controllerPause = false
@@ -107,7 +107,7 @@ func (c *Controller) reconcileTrafficRouting() {
 	case c.abort:
 		// Without dynamicStableScale the weight goes to 0 at once.
 		desired = 0
-	case newRS == nil || newRS.ReadyReplicas() == 0:
+	case newRS == nil || c.available(newRS) == 0:
 		desired = 0
 	case c.promoteFull:
 		desired = c.canaryWeight
@@ -338,7 +338,7 @@ func (c *Controller) reconcileReplicaSets() bool {
 			case annotated:
 				canary = 0
 			default:
-				if stableRS != nil && stableRS.ReadyReplicas() >= c.m.Rollout.Replicas() {
+				if stableRS != nil && c.available(stableRS) >= c.m.Rollout.Replicas() {
 					c.scaleDownAt[newRS.Hash] = (c.loop.Now() + *c.abortScaleDownDelay()).Truncate(time.Second)
 					c.enqueueAt(c.scaleDownAt[newRS.Hash])
 				}
@@ -370,7 +370,7 @@ func (c *Controller) reconcileOtherReplicaSets() bool {
 	_, maxUnavailable := c.surgeAndUnavailable()
 	available := 0
 	for _, rs := range c.world.ReplicaSets() {
-		available += rs.ReadyReplicas()
+		available += c.available(rs)
 	}
 	maxScaleDown := available - (c.m.Rollout.Replicas() - maxUnavailable)
 	if maxScaleDown <= 0 {
@@ -551,7 +551,7 @@ func (c *Controller) shouldFullPromote() string {
 		return ""
 	}
 	newRS := c.newRS()
-	if newRS == nil || newRS.ReadyReplicas() < c.m.Rollout.Replicas() {
+	if newRS == nil || c.available(newRS) < c.m.Rollout.Replicas() {
 		return ""
 	}
 	if c.FullyPromoted() {
@@ -615,7 +615,7 @@ func (c *Controller) updatePhase() {
 		phase = PhasePaused
 	case newRS == nil || newRS.Replicas() < replicas || newRS.Desired < replicas:
 		phase = PhaseProgressing
-	case newRS.ReadyReplicas() < newRS.Replicas():
+	case c.available(newRS) < newRS.Replicas():
 		phase = PhaseProgressing
 	case !c.routed() && c.olderReplicas() > 0:
 		phase = PhaseProgressing

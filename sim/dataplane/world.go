@@ -44,6 +44,7 @@ type Config struct {
 type Pod struct {
 	Name    string
 	Ready   bool
+	ReadyAt time.Duration
 	crashed bool
 	timer   *vclock.Timer
 }
@@ -55,8 +56,10 @@ type ReplicaSet struct {
 	Image   string
 	Desired int
 	Pods    []*Pod
-	profile fixtures.Profile
-	podSeq  int
+	// MinReadySeconds is how long a pod must be ready to count as available.
+	MinReadySeconds time.Duration
+	profile         fixtures.Profile
+	podSeq          int
 }
 
 // ReadyReplicas counts ready pods; with minReadySeconds 0 they are also
@@ -69,6 +72,18 @@ func (rs *ReplicaSet) ReadyReplicas() int {
 		}
 	}
 	return ready
+}
+
+// AvailableReplicas counts pods ready for at least minReadySeconds at
+// now, what the ReplicaSet controller reports as available.
+func (rs *ReplicaSet) AvailableReplicas(now time.Duration) int {
+	available := 0
+	for _, pod := range rs.Pods {
+		if pod.Ready && now >= pod.ReadyAt+rs.MinReadySeconds {
+			available++
+		}
+	}
+	return available
 }
 
 // Replicas counts existing pods.
@@ -224,8 +239,12 @@ func (w *World) schedulePodStart(rs *ReplicaSet, pod *Pod, delay time.Duration) 
 	pod.crashed = false
 	pod.timer = w.loop.After(delay+rs.profile.Startup.Duration, func() {
 		w.Flush()
-		pod.Ready = true
+		pod.Ready, pod.ReadyAt = true, w.loop.Now()
 		w.changed()
+		if rs.MinReadySeconds > 0 {
+			// The ReplicaSet's status changes again when the pod turns available.
+			pod.timer = w.loop.After(rs.MinReadySeconds, w.changed)
+		}
 	})
 }
 
