@@ -74,6 +74,7 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 	opts := runner.Options{Seed: flags.seed, Pace: flags.pace}
 	if flags.output == "text" && !flags.quiet {
 		opts.Progress = textProgress(streams.Out)
+		opts.State = textState(streams.Out)
 	}
 	var results []*result.Result
 	var backendErrs []error
@@ -140,6 +141,27 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 func textProgress(out io.Writer) func(string, result.Event) {
 	return func(_ string, event result.Event) {
 		fmt.Fprintf(out, "  %8.3fs  %s %s\n", event.AtSeconds, event.Type, event.Describe())
+	}
+}
+
+// textState prints the rollout's state every 30 seconds of the run: the
+// weight, the step, the phase and the requests so far.
+func textState(out io.Writer) func(string, runner.State) {
+	var requests, failed int64
+	return func(_ string, state runner.State) {
+		if state.AtSeconds == 0 {
+			requests, failed = 0, 0
+		}
+		requests += state.Requests["stable"] + state.Requests["canary"]
+		failed += state.Failed["stable"] + state.Failed["canary"]
+		if state.AtSeconds == 0 || int64(state.AtSeconds)%30 != 0 {
+			return
+		}
+		step := "-"
+		if state.Steps > 0 {
+			step = fmt.Sprintf("%d/%d", min(state.Step+1, state.Steps), state.Steps)
+		}
+		fmt.Fprintf(out, "  %8.3fs  · canary %d%% · step %s · %s · %d requests, %d failed\n", state.AtSeconds, state.CanaryWeight, step, state.Phase, requests, failed)
 	}
 }
 
