@@ -22,7 +22,8 @@ func Summary(w io.Writer, results []*result.Result) error {
 		fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%d%%\n", res.Scenario, verdict(res), outcome, outcomeAt,
 			res.Requests.Failed, res.Requests.Total, res.Requests.Canary.Failed, res.Requests.Canary.Total, res.MaxCanaryWeight())
 	}
-	// The table is buffered until Flush, which reports any write error.
+	// Every row has cells, so the tabwriter holds them all until Flush,
+	// which returns any write error.
 	if err := table.Flush(); err != nil {
 		return err
 	}

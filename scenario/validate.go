@@ -14,6 +14,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// reservedNames are report files of the whole run (index.html, summary.md,
+// junit.xml) that a scenario's reports must not overwrite.
+var reservedNames = []string{"index", "summary", "junit"}
+
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 func (sc *Scenario) validate(ps *problems) {
@@ -31,6 +35,8 @@ func (sc *Scenario) validate(ps *problems) {
 		ps.add(file, at("metadata"), "metadata.name is missing: name the scenario (lower case, digits and dashes)")
 	case !dnsLabel.MatchString(sc.Metadata.Name) || len(sc.Metadata.Name) > 63:
 		ps.add(file, at("metadata.name"), "metadata.name %q is not a DNS label: use lower case letters, digits and dashes", sc.Metadata.Name)
+	case slices.Contains(reservedNames, sc.Metadata.Name):
+		ps.add(file, at("metadata.name"), "metadata.name %q is reserved: a report directory holds %s.* for the whole run; choose another name", sc.Metadata.Name, sc.Metadata.Name)
 	}
 
 	spec := sc.Spec
