@@ -96,7 +96,7 @@ or rolled back within 90s with at most 2% of requests failed.`,
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams))
+	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams))
 	return root
 }
 
