@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	modulepath "golang.org/x/mod/module"
 )
 
 // Versions pinned together; they were run together on a machine like CI's.
@@ -290,13 +292,28 @@ func buildRollouts(ctx context.Context, b *Builder, out string) error {
 func (b *Builder) ModuleDir(ctx context.Context, module, version string) (string, error) {
 	cmd := exec.CommandContext(ctx, b.goTool(), "mod", "download", "-json", module+"@"+version)
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	output, err := cmd.Output()
-	if err != nil {
+	cmd.Dir = os.TempDir() // outside any module
+	output, _ := cmd.Output() // it exits 1 on a version error it can still extract
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(output, &info); err != nil {
 		return "", fmt.Errorf("go mod download %s@%s: %w", module, version, err)
 	}
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(output, &info); err != nil || info.Dir == "" {
+	if info.Dir != "" {
+		return info.Dir, nil
+	}
+	// argo-rollouts v1.10.2 asks for go >= 1.26.10; the download reports
+	// that as an error but has extracted the module, which is all we need.
+	modCache, err := exec.CommandContext(ctx, b.goTool(), "env", "GOMODCACHE").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMODCACHE: %w", err)
+	}
+	escaped, err := modulepath.EscapePath(module)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(strings.TrimSpace(string(modCache)), escaped+"@"+version)
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
 	}
-	return info.Dir, nil
+	return dir, nil
 }
