@@ -32,6 +32,10 @@ type Result = result.Result
 // Scenario is a loaded scenario file.
 type Scenario = scenario.Scenario
 
+// Close stops what backends started for the process's runs (the local
+// backend's control plane, when it started one). Call it once, when done.
+func Close() error { return runner.Shutdown() }
+
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) { return scenario.Load(path) }
 

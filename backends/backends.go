@@ -3,10 +3,13 @@
 package backends
 
 import (
+	"github.com/canarylab/canarylab/localbackend"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/sim"
 )
 
 func init() {
 	runner.Register(sim.Name, sim.New)
+	runner.Register(localbackend.Name, localbackend.New)
+	runner.RegisterShutdown(localbackend.Shutdown)
 }

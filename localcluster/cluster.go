@@ -112,11 +112,7 @@ func (c *cluster) writeState() error {
 	for _, p := range c.running {
 		c.state.Processes = append(c.state.Processes, *p)
 	}
-	data, err := json.MarshalIndent(c.state, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(StateFile(c.opts.Dir), data, 0o600)
+	return c.state.save()
 }
 
 // ReadState reads a cluster's state file.
@@ -309,4 +305,47 @@ func (c *cluster) startRollouts(ctx context.Context) error {
 		return err
 	}
 	return waitFor(ctx, p, "rollouts-controller", 60*time.Second, httpOK("http://127.0.0.1:"+healthz+"/healthz", ""))
+}
+
+// StopProcess stops one process of a running cluster (a fault: the rollout
+// controller going down) and records it in the state file.
+func (s *State) StopProcess(name string) error {
+	for i, p := range s.Processes {
+		if p.Name == name {
+			if err := stop(p, 5*time.Second); err != nil {
+				return err
+			}
+			s.Processes[i].PID = 0
+			return s.save()
+		}
+	}
+	return fmt.Errorf("the local cluster has no process %s", name)
+}
+
+// StartProcess starts a stopped process of the cluster again, with the
+// arguments it first ran with.
+func (s *State) StartProcess(name string) error {
+	for i, p := range s.Processes {
+		if p.Name != name {
+			continue
+		}
+		if alive(p.PID) {
+			return nil
+		}
+		started, err := start(s.Dir, p.Name, p.Path, p.Args, p.Env)
+		if err != nil {
+			return err
+		}
+		s.Processes[i].PID = started.PID
+		return s.save()
+	}
+	return fmt.Errorf("the local cluster has no process %s", name)
+}
+
+func (s *State) save() error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(StateFile(s.Dir), data, 0o600)
 }

@@ -21,6 +21,10 @@ type process struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
 	Log  string `json:"log"`
+	// Path, Args and Env start it again (a controller restart).
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	Env  []string `json:"env,omitempty"`
 	cmd  *exec.Cmd
 	done chan error
 }
@@ -32,7 +36,7 @@ func start(dir, name, path string, args, env []string) (*process, error) {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +49,7 @@ func start(dir, name, path string, args, env []string) (*process, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s (%s): %w", name, path, err)
 	}
-	p := &process{Name: name, PID: cmd.Process.Pid, Log: logPath, cmd: cmd, done: make(chan error, 1)}
+	p := &process{Name: name, PID: cmd.Process.Pid, Log: logPath, Path: path, Args: args, Env: env, cmd: cmd, done: make(chan error, 1)}
 	go func() {
 		p.done <- cmd.Wait()
 		logFile.Close()

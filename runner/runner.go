@@ -117,3 +117,30 @@ func Run(ctx context.Context, backendName string, sc *scenario.Scenario, opts Op
 	}
 	return res, err
 }
+
+var (
+	shutdownMu sync.Mutex
+	shutdowns  []func() error
+)
+
+// RegisterShutdown adds what a backend must do before the process exits
+// (stop a cluster it started for its runs).
+func RegisterShutdown(fn func() error) {
+	shutdownMu.Lock()
+	defer shutdownMu.Unlock()
+	shutdowns = append(shutdowns, fn)
+}
+
+// Shutdown runs every backend's shutdown; callers run it once their runs are
+// done, also after an interrupt.
+func Shutdown() error {
+	shutdownMu.Lock()
+	defer shutdownMu.Unlock()
+	var errs []error
+	for _, fn := range shutdowns {
+		if err := fn(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -22,34 +22,8 @@ func (r *run) result() *result.Result {
 		res.Events = []result.Event{}
 	}
 	stats := r.world.Stats()
-	res.Requests = result.Requests{
-		Total:  stats.Sum(stats.Total),
-		Failed: stats.Sum(stats.Failed),
-		Stable: result.Counts{Total: stats.Total["stable"], Failed: stats.Failed["stable"]},
-		Canary: result.Counts{Total: stats.Total["canary"], Failed: stats.Failed["canary"]},
-	}
-	seconds := len(stats.Requests["stable"])
-	weights := r.weights
-	if len(weights) > seconds {
-		weights = weights[:seconds]
-	}
-	res.Series = &result.Series{
-		StepSeconds:  1,
-		CanaryWeight: append([]int{}, weights...),
-		Requests:     result.VersionSeries{Stable: stats.Requests["stable"], Canary: stats.Requests["canary"]},
-		Failed:       result.VersionSeries{Stable: stats.Errors["stable"], Canary: stats.Errors["canary"]},
-		LatencyP99Ms: result.VersionFloats{Stable: stats.P99Ms["stable"], Canary: stats.P99Ms["canary"]},
-	}
-	for _, list := range []*[]int64{&res.Series.Requests.Stable, &res.Series.Requests.Canary, &res.Series.Failed.Stable, &res.Series.Failed.Canary} {
-		if *list == nil {
-			*list = []int64{}
-		}
-	}
-	for _, list := range []*[]float64{&res.Series.LatencyP99Ms.Stable, &res.Series.LatencyP99Ms.Canary} {
-		if *list == nil {
-			*list = []float64{}
-		}
-	}
+	res.Requests = stats.Counts()
+	res.Series = stats.Series(r.weights)
 	return res
 }
 

@@ -49,6 +49,12 @@ func Run(ctx context.Context, streams Streams, args []string) int {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	err := root.ExecuteContext(ctx)
+	if shutdownErr := runner.Shutdown(); shutdownErr != nil {
+		fmt.Fprintf(streams.Err, "canarylab: stopping what the run started: %v\n", shutdownErr)
+		if err == nil {
+			err = fmt.Errorf("%w: %w", runner.ErrBackend, shutdownErr)
+		}
+	}
 	if err == nil {
 		return ExitPassed
 	}
@@ -96,7 +102,8 @@ or rolled back within 90s with at most 2% of requests failed.`,
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams))
+	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
+		newConformanceCommand(streams))
 	return root
 }
 

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"math"
 	"time"
+
+	"github.com/canarylab/canarylab/result"
 )
 
 // Stats counts user requests from the release on, in total and per second.
@@ -61,3 +63,40 @@ func (s *Stats) closeSecond(end time.Duration) {
 
 // Sum is the total over classes.
 func (s *Stats) Sum(counts map[string]int64) int64 { return counts["stable"] + counts["canary"] }
+
+// Counts are the run's request counts in the result's shape.
+func (s *Stats) Counts() result.Requests {
+	return result.Requests{
+		Total:  s.Sum(s.Total),
+		Failed: s.Sum(s.Failed),
+		Stable: result.Counts{Total: s.Total["stable"], Failed: s.Failed["stable"]},
+		Canary: result.Counts{Total: s.Total["canary"], Failed: s.Failed["canary"]},
+	}
+}
+
+// Series are the per-second series of the run, with the routed canary
+// weight of each second (cut to the seconds counted).
+func (s *Stats) Series(weights []int) *result.Series {
+	if seconds := len(s.Requests["stable"]); len(weights) > seconds {
+		weights = weights[:seconds]
+	}
+	nonNil := func(list []int64) []int64 {
+		if list == nil {
+			return []int64{}
+		}
+		return list
+	}
+	nonNilFloats := func(list []float64) []float64 {
+		if list == nil {
+			return []float64{}
+		}
+		return list
+	}
+	return &result.Series{
+		StepSeconds:  1,
+		CanaryWeight: append([]int{}, weights...),
+		Requests:     result.VersionSeries{Stable: nonNil(s.Requests["stable"]), Canary: nonNil(s.Requests["canary"])},
+		Failed:       result.VersionSeries{Stable: nonNil(s.Errors["stable"]), Canary: nonNil(s.Errors["canary"])},
+		LatencyP99Ms: result.VersionFloats{Stable: nonNilFloats(s.P99Ms["stable"]), Canary: nonNilFloats(s.P99Ms["canary"])},
+	}
+}

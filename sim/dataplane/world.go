@@ -556,3 +556,25 @@ func (w *World) Stats() *Stats {
 	w.Flush()
 	return &w.stats
 }
+
+// Observe sets a ReplicaSet as a real cluster reports it (the local
+// backend, where kwok runs the pods): desired and ready pods, the
+// ReplicaSet created if it is new. Pods becoming ready count from now.
+func (w *World) Observe(hash, image string, desired, ready int) {
+	w.Flush()
+	rs := w.ReplicaSet(hash)
+	if rs == nil {
+		rs = w.CreateReplicaSet(hash, image)
+	}
+	rs.Desired = desired
+	wasReady := rs.ReadyReplicas()
+	pods := make([]*Pod, 0, max(desired, ready))
+	for i := range max(desired, ready) {
+		pod := &Pod{Name: fmt.Sprintf("%s-%d", rs.Name, i), Ready: i < ready, ReadyAt: w.loop.Now()}
+		if i < len(rs.Pods) && rs.Pods[i].Ready && pod.Ready && i < wasReady {
+			pod.ReadyAt = rs.Pods[i].ReadyAt
+		}
+		pods = append(pods, pod)
+	}
+	rs.Pods = pods
+}

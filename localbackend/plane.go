@@ -1,0 +1,223 @@
+package localbackend
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/canarylab/canarylab/clusterdriver"
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/sim/dataplane"
+	"github.com/canarylab/canarylab/sim/metricstore"
+	"github.com/canarylab/canarylab/sim/vclock"
+)
+
+// plane is the sim's data plane running in real time and following the real
+// objects: the ReplicaSets' ready pods (which kwok runs), the Services'
+// selectors, the DestinationRule's subsets and the VirtualService's
+// weights. It serves the Prometheus HTTP API the real AnalysisRuns query.
+type plane struct {
+	mu    sync.Mutex
+	loop  *vclock.Loop
+	world *dataplane.World
+	store *metricstore.Store
+	api   *metricstore.API
+
+	server   *http.Server
+	listener net.Listener
+	// URL is the Prometheus address written into the AnalysisTemplates.
+	URL string
+
+	// release is the wall time of virtual time 0; zero until the release.
+	release time.Time
+	// entry receives all traffic without traffic routing.
+	entry     string
+	canaryKey string
+	routed    bool
+
+	weights      []int
+	secondWeight int
+	lastWeight   int
+	emit         func(result.Event)
+	state        func(time.Duration)
+	scrapeErr    error
+}
+
+func newPlane() (*plane, error) {
+	store, err := metricstore.New()
+	if err != nil {
+		return nil, err
+	}
+	p := &plane{store: store, lastWeight: -1}
+	p.api = &metricstore.API{Store: store, Lock: &p.mu, Clock: p.virtual}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	p.listener = listener
+	p.URL = "http://" + listener.Addr().String()
+	p.server = &http.Server{Handler: p.api, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := p.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.mu.Lock()
+			p.scrapeErr = err
+			p.mu.Unlock()
+		}
+	}()
+	return p, nil
+}
+
+// virtual is the run time of a wall-clock instant: time since the release.
+func (p *plane) virtual(t time.Time) time.Duration {
+	if p.release.IsZero() {
+		return 0
+	}
+	return t.Sub(p.release)
+}
+
+func (p *plane) now() time.Duration { return p.virtual(time.Now()) }
+
+// start builds the world at the moment of the release: the stable version
+// has served the load for the warm-up before it (generated at once, as on
+// the sim, so that rate windows have history), then time runs with the wall.
+func (p *plane) start(cfg dataplane.Config, snapshot clusterdriver.Snapshot, warmup, scrapeInterval, limit time.Duration, seed int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loop = vclock.New(-warmup)
+	p.world = dataplane.New(p.loop, cfg)
+	p.applyLocked(snapshot)
+	offset := time.Duration(uint64(seed)*7919%uint64(scrapeInterval/time.Millisecond)) * time.Millisecond
+	var scrape func()
+	scrape = func() {
+		p.world.Flush()
+		if err := p.world.Telemetry().ScrapeInto(p.store, p.loop.Now()); err != nil && p.scrapeErr == nil {
+			p.scrapeErr = err
+		}
+		if p.loop.Now()+scrapeInterval <= limit {
+			p.loop.After(scrapeInterval, scrape)
+		}
+	}
+	p.loop.At(-warmup+offset, scrape)
+	var tick func()
+	tick = func() {
+		p.world.Flush()
+		current := p.world.CanaryWeight(p.canaryKey)
+		if p.loop.Now() > 0 {
+			p.weights = append(p.weights, max(p.secondWeight, current))
+		}
+		p.secondWeight = current
+		if p.state != nil {
+			p.state(p.loop.Now())
+		}
+		if p.loop.Now()+time.Second <= limit {
+			p.loop.After(time.Second, tick)
+		}
+	}
+	p.loop.At(0, tick)
+	p.loop.RunUntil(0, nil)
+	p.release = time.Now()
+}
+
+// advance runs the world up to the wall clock.
+func (p *plane) advance() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.advanceLocked()
+}
+
+func (p *plane) advanceLocked() {
+	if p.loop == nil {
+		return
+	}
+	if now := p.now(); now > p.loop.Now() {
+		p.loop.RunUntil(now, nil)
+	}
+}
+
+// apply follows a change of the cluster.
+func (p *plane) apply(snapshot clusterdriver.Snapshot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop == nil {
+		return
+	}
+	p.advanceLocked()
+	p.applyLocked(snapshot)
+}
+
+func (p *plane) applyLocked(snapshot clusterdriver.Snapshot) {
+	hashes := make([]string, 0, len(snapshot.ReplicaSets))
+	for hash := range snapshot.ReplicaSets {
+		hashes = append(hashes, hash)
+	}
+	sort.Strings(hashes)
+	for _, hash := range hashes {
+		rs := snapshot.ReplicaSets[hash]
+		p.world.Observe(rs.Hash, rs.Image, rs.Desired, rs.Ready)
+	}
+	for _, rs := range p.world.ReplicaSets() {
+		if _, ok := snapshot.ReplicaSets[rs.Hash]; !ok && rs.Replicas() > 0 {
+			p.world.Observe(rs.Hash, rs.Image, 0, 0) // deleted
+		}
+	}
+	for name, hash := range snapshot.Services {
+		p.world.SetService(name, hash)
+	}
+	for name, hash := range snapshot.Subsets {
+		p.world.SetService(name, hash)
+	}
+	if p.routed && len(snapshot.Routes) > 0 {
+		routes := make([]dataplane.Route, len(snapshot.Routes))
+		for i, r := range snapshot.Routes {
+			routes[i] = dataplane.Route{Host: r.Host, Weight: r.Weight}
+		}
+		p.world.SetRoutes(routes)
+	} else if !p.routed {
+		p.world.SetEntry(p.entry)
+	}
+	if p.release.IsZero() && p.loop.Now() < 0 {
+		p.lastWeight = p.world.CanaryWeight(p.canaryKey)
+		return
+	}
+	if weight := p.world.CanaryWeight(p.canaryKey); weight != p.lastWeight {
+		p.lastWeight = weight
+		p.secondWeight = max(p.secondWeight, weight)
+		if p.emit != nil {
+			p.emit(result.Event{AtSeconds: result.Seconds(p.loop.Now()), Type: result.WeightChanged, CanaryWeight: result.IntPtr(weight)})
+		}
+	}
+}
+
+// with runs fn on the world at the current wall time.
+func (p *plane) with(fn func(w *dataplane.World)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop == nil {
+		return
+	}
+	p.advanceLocked()
+	fn(p.world)
+}
+
+// finish runs the world to now and returns its request counts and series.
+func (p *plane) finish() (result.Requests, *result.Series) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop == nil {
+		return result.Requests{}, nil
+	}
+	p.advanceLocked()
+	stats := p.world.Stats()
+	return stats.Counts(), stats.Series(p.weights)
+}
+
+func (p *plane) close() {
+	p.server.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.store.Close()
+}
