@@ -29,7 +29,7 @@ type Snapshot struct {
 	Subsets map[string]string
 	// Routes of the Rollout's managed VirtualService route, by destination
 	// (the subset when the route names one, else the host); nil without.
-	Routes []Route
+	Routes  []Route
 	Rollout RolloutStatus
 }
 

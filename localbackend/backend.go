@@ -52,7 +52,7 @@ type Config struct {
 func DefaultConfig() Config {
 	cfg := Config{
 		Dir: os.Getenv("CANARYLAB_LOCAL_DIR"), CacheDir: os.Getenv("CANARYLAB_CACHE_DIR"), BinDir: os.Getenv("CANARYLAB_BIN_DIR"),
-		Keep: os.Getenv("CANARYLAB_KEEP") != "",
+		Keep:   os.Getenv("CANARYLAB_KEEP") != "",
 		Warmup: 5 * time.Minute, ScrapeInterval: 15 * time.Second, PodStartLatency: time.Second,
 		HealthyTimeout: 90 * time.Second,
 	}

@@ -292,7 +292,7 @@ func buildRollouts(ctx context.Context, b *Builder, out string) error {
 func (b *Builder) ModuleDir(ctx context.Context, module, version string) (string, error) {
 	cmd := exec.CommandContext(ctx, b.goTool(), "mod", "download", "-json", module+"@"+version)
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	cmd.Dir = os.TempDir() // outside any module
+	cmd.Dir = os.TempDir()    // outside any module
 	output, _ := cmd.Output() // it exits 1 on a version error it can still extract
 	var info struct{ Dir, Error string }
 	if err := json.Unmarshal(output, &info); err != nil {
