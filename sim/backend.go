@@ -208,7 +208,9 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 // event of the scenario is still to come (DESIGN.md, Outcomes).
 func (r *run) finished() bool {
 	now := r.loop.Now()
-	if now < r.lastTimed || now < 0 {
+	// At the moment of the last timed event its effect (a retry, a release)
+	// is not reconciled yet: the run goes on past it.
+	if now <= r.lastTimed || now < 0 {
 		return false
 	}
 	promoted := r.ctrl.FullyPromoted() && r.ctrl.Phase() == argorollouts.PhaseHealthy && r.ctrl.PromotedAt != nil

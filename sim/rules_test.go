@@ -230,3 +230,16 @@ func TestProgressDeadlineWithoutAbortDegrades(t *testing.T) {
 		t.Fatalf("want one RolloutDegraded and no abort:\n%s", timeline(res))
 	}
 }
+
+// A retry as the scenario's last event, after the aborted canary was
+// scaled down, still takes effect: the run does not end at the moment of
+// the retry with the abort's outcome (DESIGN.md, Outcomes: a retry starts
+// the rollout moving again).
+func TestRetryAfterScaleDownIsTheLastEvent(t *testing.T) {
+	t.Parallel()
+	res := runManifests(t, "canarylab/demo:green", "  events:\n    - {at: 15s, action: abort}\n    - {at: 60s, action: retry}\n", "promoted",
+		rollout("      abortScaleDownDelaySeconds: 5\n", "        - setWeight: 50\n        - pause: {duration: 10s}\n"), services)
+	if scaled := events(res, result.CanaryScaledDown); len(scaled) == 0 || scaled[0].AtSeconds > 60 {
+		t.Fatalf("the canary was not scaled down before the retry:\n%s", timeline(res))
+	}
+}
