@@ -132,6 +132,7 @@ func TestDecodeReportsWhatTheControllerWouldReject(t *testing.T) {
     - name: rate
       provider: {prometheus: {query: 'up'}}
 `)}, `arg "service" has no value`},
+		{"scaleDownDelaySeconds without traffic routing", []string{basicWithDelay, services}, "scaleDownDelaySeconds can only be used with traffic routing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,5 +167,69 @@ spec:
 	}
 	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "blueGreen") {
 		t.Fatalf("blueGreen: %v", err)
+	}
+}
+
+const basicWithDelay = `
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    canary:
+      scaleDownDelaySeconds: 5
+      steps: [{setWeight: 50}]
+`
+
+// Istio subset-level routing (a DestinationRule) needs no canary and stable
+// Services (AR validation.go requireCanaryStableServices).
+func TestDestinationRuleNeedsNoServices(t *testing.T) {
+	t.Parallel()
+	withSubsets := `
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    canary:
+      trafficRouting:
+        istio:
+          virtualService: {name: demo, routes: [primary]}
+          destinationRule: {name: demo, canarySubsetName: canary, stableSubsetName: stable}
+      steps: [{setWeight: 50}]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: demo}
+spec:
+  http:
+    - name: primary
+      route:
+        - destination: {host: demo, subset: stable}
+          weight: 100
+        - destination: {host: demo, subset: canary}
+          weight: 0
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: demo}
+spec:
+  host: demo
+  subsets: [{name: stable, labels: {app: demo}}, {name: canary, labels: {app: demo}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo}
+`
+	if _, err := decode(t, withSubsets); err != nil {
+		t.Fatalf("subset routing without canary/stable Services was refused: %v", err)
 	}
 }

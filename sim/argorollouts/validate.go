@@ -38,8 +38,11 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if canary.TrafficRouting.MaxTrafficWeight != nil {
 			maxWeight = *canary.TrafficRouting.MaxTrafficWeight
 		}
-		// AR pkg/apis/rollouts/validation/validation.go: traffic routing needs both services.
-		if canary.CanaryService == "" || canary.StableService == "" {
+		// AR pkg/apis/rollouts/validation/validation.go requireCanaryStableServices:
+		// traffic routing needs both services, except Istio with a
+		// DestinationRule (subset-level routing).
+		subsets := canary.TrafficRouting.Istio != nil && canary.TrafficRouting.Istio.DestinationRule != nil
+		if !subsets && (canary.CanaryService == "" || canary.StableService == "") {
 			ps.add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService", rollout.Metadata.Name)
 		}
 		if istio := canary.TrafficRouting.Istio; istio != nil {
@@ -59,6 +62,10 @@ func validateRollout(ps *Problems, m *Manifests) {
 				checkVirtualService(ps, file, line, m, ref, vs, canary, istio.DestinationRule != nil)
 			}
 		}
+	}
+	if canary.TrafficRouting == nil && canary.ScaleDownDelaySeconds != nil {
+		// AR validation.go ValidateRolloutStrategyCanary: InvalidCanaryScaleDownDelay.
+		ps.add(file, line, "Rollout %s: canary scaleDownDelaySeconds can only be used with traffic routing (the controller rejects it)", rollout.Metadata.Name)
 	}
 	for _, service := range []string{canary.CanaryService, canary.StableService} {
 		if service != "" && !m.Services[service] {
