@@ -1,0 +1,93 @@
+//go:build local
+
+package localbackend
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+)
+
+// Scenarios on the real controller, end to end: `go test -tags local
+// ./localbackend/` (Taskfile: task local). The control plane is started once
+// in a temporary directory (binaries from the cache, built on first use)
+// and stopped at the end.
+func TestMain(m *testing.M) {
+	if os.Getenv("CANARYLAB_LOCAL_DIR") == "" {
+		dir, err := os.MkdirTemp("", "canarylab-local-")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv("CANARYLAB_LOCAL_DIR", dir)
+	}
+	code := m.Run()
+	if err := Shutdown(); err != nil {
+		os.Stderr.WriteString("stopping the local cluster: " + err.Error() + "\n")
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func localBackend(t *testing.T) *Backend { return &Backend{Config: DefaultConfig()} }
+
+func runLocal(t *testing.T, path string) *result.Result {
+	t.Helper()
+	sc := loadScenario(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	res, err := localBackend(t).Run(ctx, sc, runner.Options{Seed: 1})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	runner.Evaluate(sc, res)
+	for _, e := range res.Events {
+		t.Logf("%7.2fs %s", e.AtSeconds, e.Describe())
+	}
+	for _, a := range res.Assertions {
+		if !a.Passed {
+			t.Errorf("%s: %s: %s", sc.Metadata.Name, a.Name, a.Detail)
+		}
+	}
+	return res
+}
+
+func TestWeightedStepsPromote(t *testing.T) {
+	res := runLocal(t, "../conformance/weighted-steps-promote.yaml")
+	if res.Requests.Canary.Total == 0 {
+		t.Error("the canary served no request on the real controller's weights")
+	}
+}
+
+func TestStepAnalysisFailureRollsBack(t *testing.T) {
+	res := runLocal(t, "../conformance/step-analysis-fails-rolls-back.yaml")
+	measured := false
+	for _, e := range res.Events {
+		measured = measured || (e.Type == result.MeasurementTaken && e.Phase == "Failed")
+	}
+	if !measured {
+		t.Error("no failed measurement: the real AnalysisRun did not judge the data plane's telemetry")
+	}
+}
+
+// A cluster left in the directory is reused, not restarted.
+func TestReusesRunningCluster(t *testing.T) {
+	b := localBackend(t)
+	state, err := b.cluster(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.cluster(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Processes[0].PID != state.Processes[0].PID {
+		t.Error("a second run started a new cluster")
+	}
+	if !state.Running() {
+		t.Error("the cluster is not running")
+	}
+}
