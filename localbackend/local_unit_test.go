@@ -99,7 +99,7 @@ func TestPlaneFollowsSnapshots(t *testing.T) {
 		Routes:      []clusterdriver.Route{{Host: "demo-stable", Weight: 100}, {Host: "demo-canary", Weight: 0}},
 	}
 	profiles := sc(t).Profiles
-	p.start(dataplane.Config{Namespace: "default", App: "demo", StableImage: "canarylab/demo:blue", Profiles: profiles, RPS: 100},
+	p.start(time.Now(), dataplane.Config{Namespace: "default", App: "demo", StableImage: "canarylab/demo:blue", Profiles: profiles, RPS: 100},
 		snapshot, 2*time.Minute, 15*time.Second, time.Minute, 1)
 	if len(events) != 0 {
 		t.Fatalf("events at the start: %v", events)

@@ -84,7 +84,7 @@ func (p *plane) now() time.Duration { return p.virtual(time.Now()) }
 // start builds the world at the moment of the release: the stable version
 // has served the load for the warm-up before it (generated at once, as on
 // the sim, so that rate windows have history), then time runs with the wall.
-func (p *plane) start(cfg dataplane.Config, snapshot clusterdriver.Snapshot, warmup, scrapeInterval, limit time.Duration, seed int64) {
+func (p *plane) start(release time.Time, cfg dataplane.Config, snapshot clusterdriver.Snapshot, warmup, scrapeInterval, limit time.Duration, seed int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.loop = vclock.New(-warmup)
@@ -119,7 +119,7 @@ func (p *plane) start(cfg dataplane.Config, snapshot clusterdriver.Snapshot, war
 	}
 	p.loop.At(0, tick)
 	p.loop.RunUntil(0, nil)
-	p.release = time.Now()
+	p.release = release
 }
 
 // advance runs the world up to the wall clock.

@@ -148,7 +148,16 @@ func (r *run) execute(ctx context.Context, state *localcluster.State) (res *resu
 
 	limit := r.sc.Spec.Load.Duration.Duration
 	r.plane.state = r.liveState
-	r.plane.start(dataplane.Config{
+	// The release happens on a whole second of the wall clock, as it does
+	// on the sim's clock: the controller keeps times in whole seconds
+	// (metav1.Time), so a pause that starts at 3.3s ends at 13s on both.
+	release := time.Now().Truncate(time.Second).Add(time.Second)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(release)):
+	}
+	r.plane.start(release, dataplane.Config{
 		Namespace: r.manifests.Namespace, App: rollout.Metadata.Name, StableImage: r.sc.Spec.Stable,
 		Profiles: r.sc.Profiles, RPS: r.sc.Spec.Load.RPS, Seed: uint64(r.opts.Seed),
 	}, r.observer.Snapshot(), r.cfg.Warmup, r.cfg.ScrapeInterval, limit, r.opts.Seed)
