@@ -38,6 +38,17 @@ type Options struct {
 	Dir     string
 	Builder *Builder
 	Log     *slog.Logger
+	// StepTimeout, if set, replaces each step's own readiness deadline
+	// (30-90 s).
+	StepTimeout time.Duration
+}
+
+// deadline is a step's readiness deadline.
+func (c *cluster) deadline(own time.Duration) time.Duration {
+	if c.opts.StepTimeout > 0 {
+		return c.opts.StepTimeout
+	}
+	return own
 }
 
 // step is one named part of the set-up.
@@ -239,7 +250,7 @@ func (c *cluster) startEtcd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "etcd", 30*time.Second, httpOK(client+"/health", ""))
+	return waitFor(ctx, p, "etcd", c.deadline(30*time.Second), httpOK(client+"/health", ""))
 }
 
 func (c *cluster) startAPIServer(ctx context.Context) error {
@@ -258,7 +269,7 @@ func (c *cluster) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "kube-apiserver", 90*time.Second, httpOK(c.state.Server+"/readyz", c.state.Token))
+	return waitFor(ctx, p, "kube-apiserver", c.deadline(90*time.Second), httpOK(c.state.Server+"/readyz", c.state.Token))
 }
 
 func (c *cluster) startControllerManager(ctx context.Context) error {
@@ -271,7 +282,7 @@ func (c *cluster) startControllerManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "kube-controller-manager", 60*time.Second, httpOK("https://127.0.0.1:"+port+"/healthz", ""))
+	return waitFor(ctx, p, "kube-controller-manager", c.deadline(60*time.Second), httpOK("https://127.0.0.1:"+port+"/healthz", ""))
 }
 
 func (c *cluster) startScheduler(ctx context.Context) error {
@@ -280,7 +291,7 @@ func (c *cluster) startScheduler(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "kube-scheduler", 60*time.Second, httpOK("https://127.0.0.1:"+port+"/healthz", ""))
+	return waitFor(ctx, p, "kube-scheduler", c.deadline(60*time.Second), httpOK("https://127.0.0.1:"+port+"/healthz", ""))
 }
 
 func (c *cluster) startKwok(ctx context.Context) error {
@@ -294,7 +305,7 @@ func (c *cluster) startKwok(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "kwok", 30*time.Second, httpOK("http://127.0.0.1:"+port+"/healthz", ""))
+	return waitFor(ctx, p, "kwok", c.deadline(30*time.Second), httpOK("http://127.0.0.1:"+port+"/healthz", ""))
 }
 
 func (c *cluster) startRollouts(ctx context.Context) error {
@@ -304,7 +315,7 @@ func (c *cluster) startRollouts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, p, "rollouts-controller", 60*time.Second, httpOK("http://127.0.0.1:"+healthz+"/healthz", ""))
+	return waitFor(ctx, p, "rollouts-controller", c.deadline(60*time.Second), httpOK("http://127.0.0.1:"+healthz+"/healthz", ""))
 }
 
 // StopProcess stops one process of a running cluster (a fault: the rollout

@@ -79,7 +79,7 @@ func (c *cluster) createNode(ctx context.Context) error {
 		}
 	}
 	kwok := c.running[len(c.running)-1]
-	return waitFor(ctx, kwok, "fake node", 60*time.Second, func() error {
+	return waitFor(ctx, kwok, "fake node", c.deadline(60*time.Second), func() error {
 		got, err := client.Resource(nodes).Get(ctx, "canarylab-node", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (c *cluster) applyCRDs(ctx context.Context) error {
 		}
 	}
 	apiserver := c.running[1]
-	return waitFor(ctx, apiserver, "CRDs", 60*time.Second, func() error {
+	return waitFor(ctx, apiserver, "CRDs", c.deadline(60*time.Second), func() error {
 		for _, name := range names {
 			got, err := client.Resource(crds).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Without a Go toolchain and without cached or given binaries, the error
@@ -62,5 +64,50 @@ func TestFreePortsDiffer(t *testing.T) {
 			t.Fatalf("ports %v repeat", ports)
 		}
 		seen[port] = true
+	}
+}
+
+func script(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fake")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A process that runs but never gets ready fails its step after the
+// deadline, by name, and is stopped: nothing is left running.
+func TestAProcessThatNeverGetsReadyIsStopped(t *testing.T) {
+	for _, bin := range Binaries {
+		t.Setenv(bin.EnvVar(), "/bin/true")
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	t.Setenv("CANARYLAB_ETCD", script(t, "echo $$ > "+pidFile+"\nexec sleep 600"))
+	dir := t.TempDir()
+	_, err := Up(context.Background(), Options{Dir: dir, StepTimeout: 2 * time.Second, Builder: &Builder{CacheDir: t.TempDir()}})
+	if err == nil || !strings.Contains(err.Error(), "step etcd") || !strings.Contains(err.Error(), "not ready after 2s") {
+		t.Fatalf("got %v, want the etcd step to time out", err)
+	}
+	data, readErr := os.ReadFile(pidFile)
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if alive(pid) {
+		t.Errorf("the process that never got ready (pid %d) still runs", pid)
+	}
+}
+
+// A port taken by someone else makes the process exit; the step's error
+// carries the end of its log, which says so.
+func TestAPortInUseIsReportedFromTheLog(t *testing.T) {
+	for _, bin := range Binaries {
+		t.Setenv(bin.EnvVar(), "/bin/true")
+	}
+	t.Setenv("CANARYLAB_ETCD", script(t, `echo "listen tcp 127.0.0.1:2379: bind: address already in use" >&2; exit 1`))
+	_, err := Up(context.Background(), Options{Dir: t.TempDir(), Builder: &Builder{CacheDir: t.TempDir()}})
+	if err == nil || !strings.Contains(err.Error(), "step etcd") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("got %v, want the etcd step to fail with the log's reason", err)
 	}
 }
