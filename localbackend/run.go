@@ -129,7 +129,7 @@ func (r *run) execute(ctx context.Context, state *localcluster.State) (res *resu
 	defer stopWatching()
 	r.observer = &clusterdriver.Observer{Namespace: r.manifests.Namespace, Rollout: rollout.Metadata.Name,
 		Clock: r.plane.now, Emit: r.emit, Changed: r.plane.apply}
-	r.plane.canaryKey, r.plane.entry = canary.CanaryService, entryService(r.manifests)
+	r.plane.canaryKey, r.plane.entry = canary.CanaryService, r.manifests.EntryService()
 	if tr := canary.TrafficRouting; tr != nil && tr.Istio != nil {
 		r.plane.routed = true
 		if vs := tr.Istio.VirtualService; vs != nil {
@@ -334,24 +334,4 @@ func (r *run) rewriteAnalysisAddresses() {
 		}
 		unstructured.SetNestedSlice(obj.Object, metrics, "spec", "metrics")
 	}
-}
-
-// entryService receives all traffic without traffic routing: the stable
-// Service, else the first other Service (as the sim's model has it).
-func entryService(m *argorollouts.Manifests) string {
-	canary := m.Rollout.Spec.Strategy.Canary
-	if canary != nil && canary.StableService != "" {
-		return canary.StableService
-	}
-	var names []string
-	for name := range m.Services {
-		if canary == nil || name != canary.CanaryService {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	if len(names) > 0 {
-		return names[0]
-	}
-	return ""
 }

@@ -148,18 +148,23 @@ func (c *Controller) routed() bool {
 	return c.canary.TrafficRouting != nil && c.canary.TrafficRouting.Istio != nil
 }
 
-// entryService is where users' traffic enters without traffic routing: the
-// app's Service (the first that is not the canary Service).
-func (c *Controller) entryService() string {
-	if c.canary.StableService != "" {
-		return c.canary.StableService
+// entryService is where users' traffic enters without traffic routing.
+func (c *Controller) entryService() string { return c.m.EntryService() }
+
+// EntryService is where users' traffic enters without traffic routing: the
+// stable Service, else the app's Service (the first that is not the canary
+// Service), else the Rollout's name.
+func (m *Manifests) EntryService() string {
+	canary := m.Rollout.Spec.Strategy.Canary
+	if canary != nil && canary.StableService != "" {
+		return canary.StableService
 	}
-	for _, name := range sortedServiceNames(c.m.Services) {
-		if name != c.canary.CanaryService {
+	for _, name := range sortedServiceNames(m.Services) {
+		if canary == nil || name != canary.CanaryService {
 			return name
 		}
 	}
-	return c.m.Rollout.Metadata.Name
+	return m.Rollout.Metadata.Name
 }
 
 func (c *Controller) maxWeight() int {
