@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	modulepath "golang.org/x/mod/module"
@@ -109,6 +110,16 @@ func (b *Builder) resolve(ctx context.Context, bin Binary) (string, error) {
 		}
 	}
 	cached := filepath.Join(b.CacheDir, "bin", bin.Name+"-"+bin.Version)
+	if executable(cached) == nil {
+		return cached, nil
+	}
+	// Two canarylab processes building at once share the build
+	// directories: the second waits for the first, then finds the binary.
+	unlock, err := lockDir(ctx, b.CacheDir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	if executable(cached) == nil {
 		return cached, nil
 	}
@@ -316,4 +327,33 @@ func (b *Builder) ModuleDir(ctx context.Context, module, version string) (string
 		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
 	}
 	return dir, nil
+}
+
+// lockDir takes an exclusive lock on dir/build.lock, waiting while another
+// process holds it (or until ctx ends). flock cannot be waited on with a
+// deadline, so the wait tries again every 200 ms.
+func lockDir(ctx context.Context, dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file, err := os.OpenFile(filepath.Join(dir, "build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(file.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(file.Fd()), syscall.LOCK_UN); file.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			file.Close()
+			return nil, fmt.Errorf("locking %s: %w", file.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			file.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -111,3 +111,23 @@ func TestAPortInUseIsReportedFromTheLog(t *testing.T) {
 		t.Fatalf("got %v, want the etcd step to fail with the log's reason", err)
 	}
 }
+
+// Two builds at once: the second waits for the first's lock.
+func TestBuildLockIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := lockDir(ctx, dir); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second lock while the first is held: %v, want to wait until the deadline", err)
+	}
+	unlock()
+	again, err := lockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("the lock was not released: %v", err)
+	}
+	again()
+}
