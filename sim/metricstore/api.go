@@ -56,7 +56,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	query := r.Form.Get("query")
 	switch r.URL.Path {
 	case "/api/v1/query":
-		at, err := parseTime(r.Form.Get("time"), time.Now())
+		now := time.Now()
+		at, err := parseTime(r.Form.Get("time"), now)
 		if err != nil {
 			apiError(w, http.StatusBadRequest, "bad_data", err)
 			return
@@ -72,12 +73,73 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusUnprocessableEntity, "execution", err)
 			return
 		}
-		writeData(w, value)
+		writeData(w, a.toWall(value, now))
 	case "/api/v1/query_range":
-		apiError(w, http.StatusBadRequest, "bad_data", errors.New("range queries are not served by canarylab's Prometheus; use an instant query"))
+		now := time.Now()
+		start, startErr := parseTime(r.Form.Get("start"), time.Time{})
+		end, endErr := parseTime(r.Form.Get("end"), time.Time{})
+		step, stepErr := parseStep(r.Form.Get("step"))
+		switch {
+		case startErr != nil || endErr != nil || stepErr != nil:
+			apiError(w, http.StatusBadRequest, "bad_data", errors.Join(startErr, endErr, stepErr))
+			return
+		case start.IsZero() || end.IsZero() || step <= 0:
+			apiError(w, http.StatusBadRequest, "bad_data", errors.New("query_range needs start, end and a positive step"))
+			return
+		case end.Before(start):
+			apiError(w, http.StatusBadRequest, "bad_data", errors.New("end is before start"))
+			return
+		case end.Sub(start)/step > 11000:
+			apiError(w, http.StatusBadRequest, "bad_data", errors.New("exceeded maximum resolution of 11,000 points per timeseries: use a larger step"))
+			return
+		}
+		if empty {
+			writeData(w, model.Matrix{})
+			return
+		}
+		a.Lock.Lock()
+		value, err := a.Store.QueryRange(r.Context(), query, a.Clock(start), a.Clock(end), step)
+		a.Lock.Unlock()
+		if err != nil {
+			apiError(w, http.StatusUnprocessableEntity, "execution", err)
+			return
+		}
+		writeData(w, a.toWall(value, now))
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// toWall moves the store's timestamps (virtual time from Epoch) to the
+// wall-clock instants they stand for, as a real Prometheus would answer.
+func (a *API) toWall(value model.Value, now time.Time) model.Value {
+	shift := model.Time(now.UnixMilli() - Timestamp(a.Clock(now)))
+	switch v := value.(type) {
+	case model.Vector:
+		for _, sample := range v {
+			sample.Timestamp += shift
+		}
+	case model.Matrix:
+		for _, stream := range v {
+			for i := range stream.Values {
+				stream.Values[i].Timestamp += shift
+			}
+		}
+	case *model.Scalar:
+		v.Timestamp += shift
+	}
+	return value
+}
+
+// parseStep reads a query_range step: seconds, or a duration.
+func parseStep(text string) (time.Duration, error) {
+	if seconds, err := strconv.ParseFloat(text, 64); err == nil {
+		return time.Duration(seconds * float64(time.Second)), nil
+	}
+	if d, err := model.ParseDuration(text); err == nil {
+		return time.Duration(d), nil
+	}
+	return 0, errors.New("step " + strconv.Quote(text) + " is neither seconds nor a duration")
 }
 
 func parseTime(text string, fallback time.Time) (time.Time, error) {

@@ -59,4 +59,27 @@ func TestAPIAnswersThePrometheusClient(t *testing.T) {
 	if _, _, _, err := prom.Query(context.Background(), `sum(`, time.Now()); err == nil {
 		t.Fatal("a bad query succeeded")
 	}
+
+	// A range query: one point per step, at wall-clock timestamps.
+	end := time.Now()
+	matrix, _, _, err := prom.QueryRange(context.Background(), `sum(rate(istio_requests_total[1m]))`,
+		promv1.Range{Start: end.Add(-time.Minute), End: end, Step: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, ok := matrix.(model.Matrix)
+	if !ok || len(streams) != 1 || len(streams[0].Values) != 5 {
+		t.Fatalf("range query answered %v, want one series of 5 points", matrix)
+	}
+	for _, point := range streams[0].Values {
+		if point.Value < 4.9 || point.Value > 5.1 {
+			t.Errorf("rate %v at %v, want 5", point.Value, point.Timestamp)
+		}
+	}
+	if last := streams[0].Values[4].Timestamp.Time(); last.Sub(end).Abs() > time.Second {
+		t.Errorf("last point at %v, want the query's end %v (wall time)", last, end)
+	}
+	if _, _, _, err := prom.QueryRange(context.Background(), `up`, promv1.Range{Start: end, End: end.Add(-time.Minute), Step: time.Second}); err == nil {
+		t.Error("a range that ends before it starts was answered")
+	}
 }

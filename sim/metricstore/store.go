@@ -137,6 +137,21 @@ func (s *Store) Query(ctx context.Context, query string, at time.Duration) (mode
 	return toModel(res.Value), nil
 }
 
+// QueryRange runs a range PromQL query from start to end (virtual times)
+// at step resolution.
+func (s *Store) QueryRange(ctx context.Context, query string, start, end, step time.Duration) (model.Value, error) {
+	q, err := sharedEngine().NewRangeQuery(ctx, s, nil, query, Epoch.Add(start), Epoch.Add(end), step)
+	if err != nil {
+		return nil, fmt.Errorf("bad query: %w", err)
+	}
+	defer q.Close()
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		return nil, fmt.Errorf("executing query: %w", res.Err)
+	}
+	return toModel(res.Value), nil
+}
+
 // Querier makes the store a storage.Queryable over its head.
 func (s *Store) Querier(mint, maxt int64) (storage.Querier, error) {
 	return tsdb.NewBlockQuerier(tsdb.NewRangeHead(s.head, mint, maxt), mint, maxt)
