@@ -4,10 +4,15 @@ package localbackend
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/canarylab/canarylab/clusterdriver"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 )
@@ -89,5 +94,45 @@ func TestReusesRunningCluster(t *testing.T) {
 	}
 	if !state.Running() {
 		t.Error("the cluster is not running")
+	}
+}
+
+// An interrupted run returns what it saw, says it was interrupted, and
+// deletes what it applied.
+func TestInterruptedRunCleansUp(t *testing.T) {
+	sc := loadScenario(t, "../conformance/weighted-steps-promote.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := localBackend(t)
+	opts := runner.Options{Seed: 1, Progress: func(_ string, e result.Event) {
+		if e.Type == result.WeightChanged {
+			cancel() // interrupt once the canary has traffic
+		}
+	}}
+	res, err := b.Run(ctx, sc, opts)
+	if err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the interruption", err)
+	}
+	if res == nil || res.Series == nil || len(res.Events) == 0 {
+		t.Fatalf("no partial result: %+v", res)
+	}
+	state, err := b.cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := state.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := dynamic.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.Resource(clusterdriver.Rollouts).Namespace("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("%d Rollouts left after the interrupted run", len(list.Items))
 	}
 }
