@@ -680,8 +680,18 @@ func (c *Controller) checkProgressDeadline() {
 	if seconds := c.m.Rollout.Spec.ProgressDeadlineSeconds; seconds != nil {
 		deadline = time.Duration(*seconds) * time.Second
 	}
-	if c.loop.Now()-c.progressSince <= deadline {
-		c.enqueueAt(c.progressSince + deadline + time.Millisecond)
+	// The Progressing condition's lastUpdateTime is a metav1.Time: whole
+	// seconds. Timed out once lastUpdate+deadline is before now
+	// (utils/conditions RolloutTimedOut); until then the rollout is requeued
+	// a second after that moment, or at once when it is under a second away
+	// (rollout/sync.go requeueStuckRollout).
+	since := c.progressSince.Truncate(time.Second)
+	if now := c.loop.Now(); since+deadline >= now {
+		if after := since + deadline - now; after < time.Second {
+			c.enqueueAt(since + deadline + time.Millisecond)
+		} else {
+			c.enqueueAt(since + deadline + time.Second)
+		}
 		return
 	}
 	c.timedOut = true
