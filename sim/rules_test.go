@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,13 +130,15 @@ func TestCountedAnalysisTakesCountMeasurements(t *testing.T) {
 	if len(measurements) != 5 {
 		t.Fatalf("%d measurements, want 5:\n%s", len(measurements), timeline(res))
 	}
-	started := events(res, result.AnalysisRunStarted)[0].AtSeconds
+	// startedAt and finishedAt are whole seconds (metav1.Time): the delay
+	// and the interval count from the second they fall in.
+	started := math.Floor(events(res, result.AnalysisRunStarted)[0].AtSeconds)
 	if first := measurements[0].AtSeconds - started; first < 30 || first > 30.2 {
-		t.Errorf("first measurement %.3fs after the run started, want just after the 30s initialDelay", first)
+		t.Errorf("first measurement %.3fs after the run's start second, want just after the 30s initialDelay", first)
 	}
 	for i := 1; i < len(measurements); i++ {
-		if gap := measurements[i].AtSeconds - measurements[i-1].AtSeconds; gap < 20 || gap > 20.1 {
-			t.Errorf("measurements %d and %d are %.3fs apart, want the 20s interval", i-1, i, gap)
+		if gap := measurements[i].AtSeconds - math.Floor(measurements[i-1].AtSeconds); gap < 20 || gap > 20.1 {
+			t.Errorf("measurement %d is %.3fs after the second of measurement %d, want the 20s interval", i, gap, i-1)
 		}
 	}
 }

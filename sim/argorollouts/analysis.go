@@ -130,7 +130,10 @@ type AnalysisRun struct {
 }
 
 func (c *Controller) startAnalysisRun(name string, metrics []*metricSpec) *AnalysisRun {
-	run := &AnalysisRun{Name: name, metrics: metrics, Phase: Pending, ctrl: c, startedAt: c.loop.Now()}
+	// status.startedAt and each measurement's finishedAt are metav1.Time,
+	// kept in whole seconds: initialDelay and interval count from those
+	// (AR analysis/analysis.go generateMetricTasks reads them back).
+	run := &AnalysisRun{Name: name, metrics: metrics, Phase: Pending, ctrl: c, startedAt: c.loop.Now().Truncate(time.Second)}
 	for range metrics {
 		run.results = append(run.results, &metricResult{phase: Pending})
 	}
@@ -236,7 +239,7 @@ func (run *AnalysisRun) reconcile() {
 // metric's conditions (AR metricproviders/prometheus Run, processResponse).
 func (run *AnalysisRun) measure(spec *metricSpec, result *metricResult) {
 	c := run.ctrl
-	m := &measurement{finishedAt: c.loop.Now()}
+	m := &measurement{finishedAt: c.loop.Now().Truncate(time.Second)}
 	value, err := c.metrics(context.Background(), spec.query)
 	if err == nil {
 		var resultValue any
