@@ -94,10 +94,11 @@ func Shutdown() error {
 }
 
 // cluster returns the running cluster: the one in Dir, or a new one.
-func (b *Backend) cluster(ctx context.Context) (*localcluster.State, error) {
+func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, error) {
 	session.Lock()
 	defer session.Unlock()
 	if session.state != nil && session.state.Running() {
+		session.keep = session.keep || keep
 		return session.state, nil
 	}
 	cfg := b.Config
@@ -129,7 +130,7 @@ func (b *Backend) cluster(ctx context.Context) (*localcluster.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	session.state, session.started, session.keep = state, true, cfg.Keep
+	session.state, session.started, session.keep = state, true, cfg.Keep || keep
 	return state, nil
 }
 
@@ -143,7 +144,7 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	if err != nil {
 		return nil, err
 	}
-	state, err := b.cluster(ctx)
+	state, err := b.cluster(ctx, opts.Keep)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}

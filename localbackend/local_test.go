@@ -81,11 +81,11 @@ func TestStepAnalysisFailureRollsBack(t *testing.T) {
 // A cluster left in the directory is reused, not restarted.
 func TestReusesRunningCluster(t *testing.T) {
 	b := localBackend(t)
-	state, err := b.cluster(t.Context())
+	state, err := b.cluster(t.Context(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := b.cluster(t.Context())
+	again, err := b.cluster(t.Context(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestInterruptedRunCleansUp(t *testing.T) {
 	if res == nil || res.Series == nil || len(res.Events) == 0 {
 		t.Fatalf("no partial result: %+v", res)
 	}
-	state, err := b.cluster(context.Background())
+	state, err := b.cluster(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

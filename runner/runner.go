@@ -31,6 +31,9 @@ type Options struct {
 	// once (the live view's buttons). Events of this channel use the
 	// scenario contract; their At is ignored.
 	Actions <-chan scenario.Event
+	// Keep leaves what a cluster backend started for the run (the local
+	// control plane) running after it, for a look or the next run.
+	Keep bool
 	// State, if set, receives a snapshot of the rollout every second.
 	State func(scenarioName string, state State)
 }

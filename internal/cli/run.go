@@ -23,6 +23,7 @@ type runFlags struct {
 	pace      float64
 	quiet     bool
 	serve     string
+	keep      bool
 }
 
 func newRunCommand(streams Streams) *cobra.Command {
@@ -43,6 +44,7 @@ func newRunCommand(streams Streams) *cobra.Command {
 	cmd.Flags().StringVar(&flags.reportDir, "report-dir", "", "write JSON, JUnit XML and Markdown reports per run into this directory")
 	cmd.Flags().Float64Var(&flags.pace, "pace", 0, "run the sim clock at N x wall time (default: as fast as it can)")
 	cmd.Flags().BoolVarP(&flags.quiet, "quiet", "q", false, "text output: no event timeline, only the summary")
+	cmd.Flags().BoolVar(&flags.keep, "keep", false, "local backend: leave the control plane it started running after the run (stop it with `canarylab cluster down`)")
 	cmd.Flags().StringVar(&flags.serve, "serve", "", "show the run live in a browser at http://ADDR/ (one scenario; the sim paced at 1x unless --pace)")
 	return cmd
 }
@@ -71,7 +73,7 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 		return serveScenario(cmd.Context(), streams, flags, scenarios[0])
 	}
 	ctx := cmd.Context()
-	opts := runner.Options{Seed: flags.seed, Pace: flags.pace}
+	opts := runner.Options{Seed: flags.seed, Pace: flags.pace, Keep: flags.keep}
 	if flags.output == "text" && !flags.quiet {
 		opts.Progress = textProgress(streams.Out)
 		opts.State = textState(streams.Out)

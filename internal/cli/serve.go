@@ -39,7 +39,7 @@ func serveScenario(ctx context.Context, streams Streams, flags *runFlags, sc *sc
 	fmt.Fprintf(streams.Out, "live view of %s at http://%s/ (pace %gx); Ctrl-C stops\n", sc.Metadata.Name, listener.Addr(), flags.pace)
 
 	text := textProgress(streams.Out)
-	opts := runner.Options{Seed: flags.seed, Pace: flags.pace, Actions: view.Actions(), State: view.State,
+	opts := runner.Options{Seed: flags.seed, Pace: flags.pace, Keep: flags.keep, Actions: view.Actions(), State: view.State,
 		Progress: func(name string, event result.Event) {
 			view.Event(name, event)
 			if !flags.quiet {
