@@ -104,6 +104,7 @@ or rolled back within 90s with at most 2% of requests failed.`,
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
 		newConformanceCommand(streams))
+	root.AddCommand(newImageCommand(streams))
 	return root
 }
 
