@@ -42,7 +42,6 @@ type plane struct {
 	secondWeight int
 	lastWeight   int
 	emit         func(result.Event)
-	state        func(time.Duration)
 	scrapeErr    error
 }
 
@@ -110,9 +109,6 @@ func (p *plane) start(release time.Time, cfg dataplane.Config, snapshot clusterd
 			p.weights = append(p.weights, max(p.secondWeight, current))
 		}
 		p.secondWeight = current
-		if p.state != nil {
-			p.state(p.loop.Now())
-		}
 		if p.loop.Now()+time.Second <= limit {
 			p.loop.After(time.Second, tick)
 		}
@@ -201,6 +197,34 @@ func (p *plane) with(fn func(w *dataplane.World)) {
 	}
 	p.advanceLocked()
 	fn(p.world)
+}
+
+// err is the data plane's failure: its API server stopped, or a scrape
+// failed.
+func (p *plane) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.scrapeErr
+}
+
+// live is the routed canary weight and the requests and failures of the
+// last whole second, by version.
+func (p *plane) live() (weight int, requests, failed map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop == nil {
+		return 0, nil, nil
+	}
+	last := func(series []int64) int64 {
+		if len(series) == 0 {
+			return 0
+		}
+		return series[len(series)-1]
+	}
+	stats := p.world.Stats()
+	return p.world.CanaryWeight(p.canaryKey),
+		map[string]int64{"stable": last(stats.Requests["stable"]), "canary": last(stats.Requests["canary"])},
+		map[string]int64{"stable": last(stats.Errors["stable"]), "canary": last(stats.Errors["canary"])}
 }
 
 // finish runs the world to now and returns its request counts and series.

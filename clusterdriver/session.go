@@ -1,0 +1,560 @@
+package clusterdriver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/argorollouts"
+)
+
+// Plane is what a cluster backend runs beside the real controller, and
+// what differs between the backends: the run's clock, the traffic (and the
+// canary weight it is routed with), and the faults that act on them. The
+// Session does the rest.
+type Plane interface {
+	// Now is the run time: the time since the release, 0 before Start.
+	Now() time.Duration
+	// Start begins the run at the release, a whole wall-clock second:
+	// time and load start. snapshot is the cluster as observed then; emit
+	// records events on the run's timeline (WeightChanged).
+	Start(ctx context.Context, release time.Time, snapshot Snapshot, emit func(result.Event)) error
+	// Follow is given every change the Observer sees, with its lock held:
+	// the plane tracks the routed weight and emits WeightChanged from it.
+	// It is called before Start too (the stable deploy).
+	Follow(Snapshot)
+	// Advance brings the traffic up to Now. An error ends the run as a
+	// backend error.
+	Advance() error
+	// Live is, for the live view, the routed canary weight and the
+	// requests and failures of the last whole second by version
+	// ("stable", "canary").
+	Live() (canaryWeight int, requests, failed map[string]int64)
+	// Finish stops the traffic and returns the run's request counts and
+	// per-second series (with the routed canary weight) up to Now.
+	Finish() (result.Requests, *result.Series)
+	// PodAnnotations are set on the pod template with an image (the local
+	// backend's kwok ready delay); nil for none.
+	PodAnnotations(image string) map[string]string
+	// StartFault applies a fault, all but pod-kill and gitops-revert
+	// (which the Session applies the same way on every cluster); the
+	// message goes into the FaultStarted event.
+	StartFault(ctx context.Context, event scenario.Event) (message string, err error)
+	// EndFault undoes a fault StartFault applied.
+	EndFault(ctx context.Context, event scenario.Event) error
+}
+
+// Session is one scenario's run on a cluster, whatever the backend: it
+// deploys the stable image and waits for it, releases on a whole second,
+// applies the scenario's timed faults and actions and those of the live
+// view, watches the rollout until the run is finished or its limit is
+// reached, and assembles the Result. Everything it applied is deleted at
+// the end.
+type Session struct {
+	Scenario *scenario.Scenario
+	Options  runner.Options
+	// Backend names the backend in the Result.
+	Backend   string
+	Manifests *argorollouts.Manifests
+	Client    dynamic.Interface
+	// Objects are the scenario's manifests as they are applied.
+	Objects []Object
+	Plane   Plane
+	// HealthyTimeout bounds the stable deploy.
+	HealthyTimeout time.Duration
+	// Tick is how often the loop looks at the clock (default 50ms).
+	Tick time.Duration
+
+	// Driver and Observer exist from the start of Run.
+	Driver   *Driver
+	Observer *Observer
+
+	mu          sync.Mutex
+	events      []result.Event
+	lastTimed   time.Duration
+	stateSecond int
+}
+
+// Routing is how the scenario's Rollout routes traffic, read from its
+// canary strategy.
+type Routing struct {
+	// Routed: Istio traffic routing; the weights are the VirtualService's.
+	Routed bool
+	// VirtualService and ManagedRoutes name the route the controller writes.
+	VirtualService string
+	ManagedRoutes  []string
+	// CanaryKey is the route destination of the canary: its Service, or the
+	// DestinationRule's canary subset.
+	CanaryKey string
+	// Entry is the Service that receives all traffic without routing.
+	Entry string
+}
+
+// RoutingOf reads the routing of a canary Rollout.
+func RoutingOf(m *argorollouts.Manifests) Routing {
+	canary := m.Rollout.Spec.Strategy.Canary
+	routing := Routing{CanaryKey: canary.CanaryService, Entry: m.EntryService()}
+	if tr := canary.TrafficRouting; tr != nil && tr.Istio != nil {
+		routing.Routed = true
+		if vs := tr.Istio.VirtualService; vs != nil {
+			routing.VirtualService, routing.ManagedRoutes = vs.Name, vs.Routes
+		} else if len(tr.Istio.VirtualServices) > 0 {
+			routing.VirtualService, routing.ManagedRoutes = tr.Istio.VirtualServices[0].Name, tr.Istio.VirtualServices[0].Routes
+		}
+		if dr := tr.Istio.DestinationRule; dr != nil {
+			routing.CanaryKey = dr.CanarySubsetName
+		}
+	}
+	return routing
+}
+
+// Emit records an event on the timeline (at its own time) and reports it.
+func (s *Session) Emit(event result.Event) {
+	s.mu.Lock()
+	s.events = append(s.events, event)
+	s.mu.Unlock()
+	if s.Options.Progress != nil {
+		s.Options.Progress(s.Scenario.Metadata.Name, event)
+	}
+}
+
+// EmitNow records an event at the current run time.
+func (s *Session) EmitNow(event result.Event) {
+	event.AtSeconds = result.Seconds(s.Plane.Now())
+	s.Emit(event)
+}
+
+// Run replays the scenario. It returns a Result whenever the release
+// happened, also together with an error.
+func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
+	rollout := s.Manifests.Rollout
+	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects}
+	if err := s.Driver.SetImage(s.Scenario.Spec.Stable, s.Plane.PodAnnotations(s.Scenario.Spec.Stable)); err != nil {
+		return nil, err
+	}
+	if err := s.Driver.Prepare(ctx); err != nil {
+		return nil, err
+	}
+	// Whatever happens from here, what was applied is deleted again.
+	defer func() {
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if cleanupErr := s.Driver.Cleanup(cleanupCtx, 45*time.Second); cleanupErr != nil {
+			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cleanupErr))
+		}
+	}()
+	if err := s.Driver.Apply(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.Driver.WaitHealthy(ctx, s.HealthyTimeout); err != nil {
+		return nil, fmt.Errorf("deploying the stable image %s: %w", s.Scenario.Spec.Stable, err)
+	}
+
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	routing := RoutingOf(s.Manifests)
+	s.Observer = &Observer{Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name,
+		VirtualService: routing.VirtualService, ManagedRoutes: routing.ManagedRoutes,
+		Clock: s.Plane.Now, Emit: s.Emit, Changed: s.Plane.Follow}
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.Client, 0, s.Manifests.Namespace, nil)
+	if err := s.Observer.Start(watchCtx, factory); err != nil {
+		return nil, err
+	}
+
+	limit := s.Scenario.Spec.Load.Duration.Duration
+	// The release happens on a whole second of the wall clock, as it does
+	// on the sim's clock: the controller keeps times in whole seconds
+	// (metav1.Time), so a pause that starts at 3.3s ends at 13s on both.
+	release := time.Now().Truncate(time.Second).Add(time.Second)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(release)):
+	}
+	if err := s.Plane.Start(ctx, release, s.Observer.Snapshot(), s.Emit); err != nil {
+		return nil, err
+	}
+	s.Observer.MarkReleased()
+	s.Emit(result.Event{AtSeconds: 0, Type: result.ReleaseStarted, Image: s.Scenario.Spec.Release})
+	if err := s.Driver.Release(ctx, s.Scenario.Spec.Release, s.Plane.PodAnnotations(s.Scenario.Spec.Release)); err != nil {
+		return s.result(), err
+	}
+	runErr := s.loop(ctx, limit)
+	stopWatching()
+	return s.result(), runErr
+}
+
+// Timed is one entry of the run's schedule: an action, the start or end
+// of a fault, or a GitOps agent's re-apply.
+type Timed struct {
+	At time.Duration
+	// Event is the scenario event, Index its position in spec.events.
+	Event scenario.Event
+	Index int
+	What  TimedKind
+}
+
+// TimedKind says what a Timed entry does.
+type TimedKind int
+
+// What a Timed entry does.
+const (
+	TimedAction TimedKind = iota
+	TimedFaultStart
+	TimedFaultEnd
+	TimedRevert
+)
+
+// Schedule orders the scenario's events on the run's timeline: actions and
+// fault starts at their time, fault ends after their duration (also past
+// the limit, where they never run), and the re-applies of gitops-revert
+// every `every` while it lasts. last is the time of the last entry that
+// happens within the limit and must happen before the run may end early.
+func Schedule(events []scenario.Event, limit time.Duration) (queue []Timed, last time.Duration) {
+	for i, event := range events {
+		at := event.At.Duration
+		last = max(last, at)
+		if event.Action != "" {
+			queue = append(queue, Timed{at, event, i, TimedAction})
+			continue
+		}
+		queue = append(queue, Timed{at, event, i, TimedFaultStart})
+		if event.For.Duration > 0 {
+			end := at + event.For.Duration
+			if end <= limit {
+				last = max(last, end)
+			}
+			queue = append(queue, Timed{end, event, i, TimedFaultEnd})
+		}
+		if event.Fault == scenario.FaultGitopsRevert {
+			end := limit
+			if event.For.Duration > 0 {
+				end = at + event.For.Duration
+			}
+			for next := at + event.Every.Duration; next < end && event.Every.Duration > 0; next += event.Every.Duration {
+				queue = append(queue, Timed{next, event, i, TimedRevert})
+			}
+		}
+	}
+	sort.SliceStable(queue, func(i, j int) bool { return queue[i].At < queue[j].At })
+	return queue, last
+}
+
+func (s *Session) apply(ctx context.Context, entry Timed) error {
+	switch entry.What {
+	case TimedAction:
+		return s.ApplyAction(ctx, entry.Event)
+	case TimedFaultStart:
+		return s.StartFault(ctx, entry.Event)
+	case TimedFaultEnd:
+		return s.EndFault(ctx, entry.Event)
+	default:
+		return s.RevertWeights(ctx)
+	}
+}
+
+// loop applies the scenario's timed events and live actions until the run
+// is finished or the limit is reached.
+func (s *Session) loop(ctx context.Context, limit time.Duration) error {
+	queue, last := Schedule(s.Scenario.Spec.Events, limit)
+	s.lastTimed = last
+	s.stateSecond = -1
+	tick := s.Tick
+	if tick == 0 {
+		tick = 50 * time.Millisecond
+	}
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		advanceErr := s.Plane.Advance()
+		now := s.Plane.Now()
+		s.liveState(now)
+		for len(queue) > 0 && queue[0].At <= now {
+			next := queue[0]
+			queue = queue[1:]
+			if err := s.apply(ctx, next); err != nil {
+				return fmt.Errorf("at %s: %w", next.At, err)
+			}
+		}
+		if advanceErr != nil {
+			return fmt.Errorf("%w: the data plane: %w", runner.ErrBackend, advanceErr)
+		}
+		if now >= limit || s.finished(now) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("run interrupted at %s: %w", now.Truncate(time.Millisecond), ctx.Err())
+		case action := <-s.Options.Actions:
+			if err := s.ApplyLive(ctx, action); err != nil {
+				return err
+			}
+		case <-ticker.C:
+		}
+	}
+}
+
+// finished: the outcome is final, the rollout has settled (only the stable
+// ReplicaSet has replicas), and no timed event is still to come.
+func (s *Session) finished(now time.Duration) bool {
+	if now < s.lastTimed {
+		return false
+	}
+	snapshot := s.Observer.Snapshot()
+	outcome := s.outcome(now)
+	if outcome.Result != scenario.OutcomePromoted && outcome.Result != scenario.OutcomeRolledBack {
+		return false
+	}
+	for hash, rs := range snapshot.ReplicaSets {
+		if hash != snapshot.Rollout.StableRS && rs.Desired > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// outcome is the rollout's final state (DESIGN.md, Outcomes), as the
+// observer saw it.
+func (s *Session) outcome(now time.Duration) result.Outcome {
+	o := s.Observer
+	snapshot := o.Snapshot()
+	switch {
+	case o.PromotedAt != nil && snapshot.Rollout.Phase == "Healthy" && !snapshot.Rollout.Abort:
+		return result.Outcome{Result: scenario.OutcomePromoted, AtSeconds: result.Seconds(*o.PromotedAt)}
+	case o.AbortedAt != nil && snapshot.Rollout.Abort:
+		return result.Outcome{Result: scenario.OutcomeRolledBack, AtSeconds: result.Seconds(*o.AbortedAt)}
+	case o.PausedAt != nil && snapshot.Rollout.Phase == "Paused":
+		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: result.Seconds(*o.PausedAt)}
+	}
+	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+}
+
+// result assembles the Result: the plane's traffic, the timeline in time
+// order, and the outcome.
+func (s *Session) result() *result.Result {
+	now := s.Plane.Now()
+	requests, series := s.Plane.Finish()
+	s.mu.Lock()
+	events := append([]result.Event{}, s.events...)
+	s.mu.Unlock()
+	sort.SliceStable(events, func(i, j int) bool { return events[i].AtSeconds < events[j].AtSeconds })
+	res := &result.Result{Scenario: s.Scenario.Metadata.Name, Backend: s.Backend, Seed: s.Options.Seed, Requests: requests, Events: events, Series: series}
+	if s.Observer != nil {
+		res.Outcome = s.outcome(now)
+	} else {
+		res.Outcome = result.Outcome{Result: scenario.OutcomeDegraded}
+	}
+	return res
+}
+
+// liveState gives the live view a snapshot once per second of run time.
+func (s *Session) liveState(now time.Duration) {
+	second := int(now / time.Second)
+	if s.Options.State == nil || second <= s.stateSecond {
+		return
+	}
+	s.stateSecond = second
+	weight, requests, failed := s.Plane.Live()
+	snapshot := s.Observer.Snapshot()
+	color := func(image string) string { return s.Scenario.Profiles[image].Color }
+	s.Options.State(s.Scenario.Metadata.Name, runner.State{
+		AtSeconds:    result.Seconds(now.Truncate(time.Second)),
+		CanaryWeight: weight,
+		Step:         snapshot.Rollout.CurrentStepIndex,
+		Steps:        snapshot.Rollout.Steps,
+		Phase:        snapshot.Rollout.Phase,
+		Requests:     map[string]int64{"stable": requests["stable"], "canary": requests["canary"]},
+		Failed:       map[string]int64{"stable": failed["stable"], "canary": failed["canary"]},
+		Colors:       map[string]string{"stable": color(s.Scenario.Spec.Stable), "canary": color(snapshot.Rollout.Image)},
+		Images:       map[string]string{"stable": s.Scenario.Spec.Stable, "canary": snapshot.Rollout.Image},
+	})
+}
+
+// ApplyAction applies an operator action with the plugin's patches, or
+// releases a further image.
+func (s *Session) ApplyAction(ctx context.Context, event scenario.Event) error {
+	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
+	var err error
+	switch event.Action {
+	case scenario.ActionPromote:
+		err = s.Driver.Promote(ctx)
+	case scenario.ActionPromoteFull:
+		err = s.Driver.PromoteFull(ctx)
+	case scenario.ActionAbort:
+		err = s.Driver.Abort(ctx)
+	case scenario.ActionRetry:
+		err = s.Driver.Retry(ctx)
+	case scenario.ActionRelease:
+		emitted.Image = event.Image
+		s.EmitNow(emitted)
+		s.EmitNow(result.Event{Type: result.ReleaseStarted, Image: event.Image})
+		return s.Driver.Release(ctx, event.Image, s.Plane.PodAnnotations(event.Image))
+	default:
+		return fmt.Errorf("action %q is not known", event.Action)
+	}
+	if err != nil {
+		return fmt.Errorf("action %s: %w", event.Action, err)
+	}
+	s.EmitNow(emitted)
+	return nil
+}
+
+// ApplyLive applies an action or fault from the live view now; a fault
+// with a duration ends by itself.
+func (s *Session) ApplyLive(ctx context.Context, event scenario.Event) error {
+	if event.Action != "" {
+		return s.ApplyAction(ctx, event)
+	}
+	if err := s.StartFault(ctx, event); err != nil {
+		return err
+	}
+	if event.For.Duration > 0 {
+		time.AfterFunc(event.For.Duration, func() {
+			if ctx.Err() == nil {
+				s.EndFault(ctx, event)
+			}
+		})
+	}
+	return nil
+}
+
+// StartFault applies a fault and records FaultStarted: pod-kill and
+// gitops-revert here, the others on the plane.
+func (s *Session) StartFault(ctx context.Context, event scenario.Event) error {
+	emitted := result.Event{Type: result.FaultStarted, Fault: event.Fault}
+	switch event.Fault {
+	case scenario.FaultPodKill:
+		killed, err := s.KillPods(ctx, event.Target, event.Count)
+		if err != nil {
+			return err
+		}
+		emitted.Message = podsDeleted(killed, event.Target)
+	case scenario.FaultGitopsRevert:
+		if err := s.RevertWeights(ctx); err != nil {
+			return err
+		}
+	default:
+		message, err := s.Plane.StartFault(ctx, event)
+		if err != nil {
+			return err
+		}
+		emitted.Message = message
+	}
+	s.EmitNow(emitted)
+	return nil
+}
+
+// EndFault ends a fault and records FaultEnded; pod-kill is instantaneous
+// (the ReplicaSet replaces the pods) and has no end.
+func (s *Session) EndFault(ctx context.Context, event scenario.Event) error {
+	switch event.Fault {
+	case scenario.FaultPodKill:
+		return nil
+	case scenario.FaultGitopsRevert:
+	default:
+		if err := s.Plane.EndFault(ctx, event); err != nil {
+			return err
+		}
+	}
+	s.EmitNow(result.Event{Type: result.FaultEnded, Fault: event.Fault})
+	return nil
+}
+
+// TargetHashes are the pod-template hashes of the target's ReplicaSets:
+// canary (any image but the stable one), stable, or all.
+func (s *Session) TargetHashes(target string) []string {
+	var hashes []string
+	for hash, rs := range s.Observer.Snapshot().ReplicaSets {
+		class := "canary"
+		if rs.Image == s.Scenario.Spec.Stable {
+			class = "stable"
+		}
+		if target == scenario.TargetAll || target == class {
+			hashes = append(hashes, hash)
+		}
+	}
+	sort.Strings(hashes)
+	return hashes
+}
+
+// TargetPods lists the target's pods that are not being deleted, ready
+// ones first.
+func (s *Session) TargetPods(ctx context.Context, target string) ([]unstructured.Unstructured, error) {
+	var pods []unstructured.Unstructured
+	for _, hash := range s.TargetHashes(target) {
+		list, err := s.Client.Resource(Pods).Namespace(s.Manifests.Namespace).List(ctx,
+			metav1.ListOptions{LabelSelector: "rollouts-pod-template-hash=" + hash})
+		if err != nil {
+			return nil, fmt.Errorf("listing pods: %w", err)
+		}
+		for _, pod := range list.Items {
+			if pod.GetDeletionTimestamp() == nil {
+				pods = append(pods, pod)
+			}
+		}
+	}
+	sort.SliceStable(pods, func(i, j int) bool { return PodReady(&pods[i]) && !PodReady(&pods[j]) })
+	return pods, nil
+}
+
+// PodReady reads a pod's Ready condition.
+func PodReady(pod *unstructured.Unstructured) bool {
+	conditions, _, _ := unstructured.NestedSlice(pod.Object, "status", "conditions")
+	for _, c := range conditions {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// KillPods deletes up to count of the target's pods, as `kubectl delete pod`.
+func (s *Session) KillPods(ctx context.Context, target string, count int) (int, error) {
+	pods, err := s.TargetPods(ctx, target)
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, pod := range pods {
+		if killed == count {
+			break
+		}
+		err := s.Client.Resource(Pods).Namespace(s.Manifests.Namespace).Delete(ctx, pod.GetName(), metav1.DeleteOptions{})
+		if err != nil {
+			return killed, fmt.Errorf("deleting pod %s: %w", pod.GetName(), err)
+		}
+		killed++
+	}
+	return killed, nil
+}
+
+// RevertWeights is a GitOps agent syncing the VirtualService as it is in
+// the manifests (without ignoreDifferences): the weights go back to what
+// Git says until the controller writes them again.
+func (s *Session) RevertWeights(ctx context.Context) error {
+	name := s.Observer.VirtualService
+	vs, ok := s.Driver.Object("VirtualService", name)
+	if !ok {
+		return fmt.Errorf("gitops-revert: the scenario's manifests have no VirtualService %q", name)
+	}
+	return s.Driver.ApplyObject(ctx, vs, "canarylab-gitops")
+}
+
+func podsDeleted(n int, target string) string {
+	if n == 1 {
+		return "deleted 1 " + target + " pod"
+	}
+	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
+}

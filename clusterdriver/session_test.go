@@ -1,0 +1,248 @@
+package clusterdriver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/argorollouts"
+)
+
+func dur(d time.Duration) duration.Duration { return duration.Duration{Duration: d} }
+
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	rate := 0.2
+	events := []scenario.Event{
+		{At: dur(30 * time.Second), Action: scenario.ActionPromote},
+		{At: dur(10 * time.Second), Fault: scenario.FaultErrorInjection, Rate: &rate, For: dur(20 * time.Second)},
+		{At: dur(5 * time.Second), Fault: scenario.FaultGitopsRevert, Every: dur(10 * time.Second), For: dur(25 * time.Second)},
+		{At: dur(50 * time.Second), Fault: scenario.FaultMetricsOutage, For: dur(time.Minute)}, // ends past the limit
+	}
+	queue, last := Schedule(events, 90*time.Second)
+	var got []string
+	for _, entry := range queue {
+		got = append(got, fmt.Sprintf("%s %d/%d", entry.At, entry.What, entry.Index))
+	}
+	want := []string{
+		"5s 1/2",  // gitops-revert starts (its first apply)
+		"10s 1/1", // error-injection starts
+		"15s 3/2", // gitops re-apply every 10s while it lasts (until 30s)
+		"25s 3/2",
+		"30s 0/0", // promote; among equal times, in the order of the file
+		"30s 2/1", // error-injection ends after 20s
+		"30s 2/2", // gitops-revert ends
+		"50s 1/3",
+		"1m50s 2/3", // past the limit: never runs
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("schedule:\n got %v\nwant %v", got, want)
+	}
+	if last != 50*time.Second {
+		t.Errorf("last = %s, want 50s (the outage's end is past the limit)", last)
+	}
+
+	// A gitops-revert without `for` re-applies until the limit.
+	queue, last = Schedule([]scenario.Event{{At: dur(0), Fault: scenario.FaultGitopsRevert, Every: dur(30 * time.Second)}}, 90*time.Second)
+	if len(queue) != 3 || queue[2].At != time.Minute || last != 0 {
+		t.Errorf("open-ended revert: %+v, last %s; want starts at 0s and re-applies at 30s and 1m", queue, last)
+	}
+}
+
+// fakePlane's clock moves one second per Advance; it records the faults.
+type fakePlane struct {
+	mu     sync.Mutex
+	now    time.Duration
+	faults []string
+}
+
+func (p *fakePlane) Now() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now
+}
+func (p *fakePlane) Start(context.Context, time.Time, Snapshot, func(result.Event)) error { return nil }
+func (p *fakePlane) Follow(Snapshot)                                                      {}
+func (p *fakePlane) Advance() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.now += time.Second
+	return nil
+}
+func (p *fakePlane) Live() (int, map[string]int64, map[string]int64) {
+	return 20, map[string]int64{"stable": 8, "canary": 2}, map[string]int64{"canary": 1}
+}
+func (p *fakePlane) Finish() (result.Requests, *result.Series) {
+	return result.Requests{Total: 10}, &result.Series{StepSeconds: 1}
+}
+func (p *fakePlane) PodAnnotations(string) map[string]string { return nil }
+func (p *fakePlane) StartFault(_ context.Context, e scenario.Event) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = append(p.faults, fmt.Sprintf("start %s at %s", e.Fault, p.now))
+	return "injected", nil
+}
+func (p *fakePlane) EndFault(_ context.Context, e scenario.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = append(p.faults, fmt.Sprintf("end %s at %s", e.Fault, p.now))
+	return nil
+}
+
+func pod(name, hash string, ready bool) *unstructured.Unstructured {
+	status := map[bool]string{true: "True", false: "False"}[ready]
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "default", "labels": map[string]any{"rollouts-pod-template-hash": hash}},
+		"status":   map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": status}}}}}
+}
+
+// session is a Session in the middle of a run: released, with a stable
+// and a canary ReplicaSet observed.
+func session(t *testing.T, events []scenario.Event, limit time.Duration, objects ...runtime.Object) (*Session, *fakePlane) {
+	t.Helper()
+	plane := &fakePlane{}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{Rollouts: "RolloutList", Pods: "PodList"}, objects...)
+	sc := &scenario.Scenario{Metadata: scenario.Metadata{Name: "test"}, Spec: scenario.Spec{
+		Stable: "canarylab/demo:blue", Release: "canarylab/demo:red", Events: events,
+		Load: scenario.Traffic{RPS: 10, Duration: dur(limit)}}}
+	s := &Session{Scenario: sc, Backend: "test", Client: client, Plane: plane, Tick: time.Millisecond,
+		Manifests: &argorollouts.Manifests{Namespace: "default"}}
+	s.Driver = &Driver{Client: client, Namespace: "default", Rollout: "demo"}
+	s.Observer = &Observer{Namespace: "default", Rollout: "demo", Clock: plane.Now, Emit: s.Emit}
+	s.Observer.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{
+		"aaa": {Name: "demo-aaa", Hash: "aaa", Image: "canarylab/demo:blue", Desired: 2, Ready: 2},
+		"bbb": {Name: "demo-bbb", Hash: "bbb", Image: "canarylab/demo:red", Desired: 1, Ready: 1},
+	}, Rollout: RolloutStatus{StableRS: "aaa", CurrentPodHash: "bbb", Phase: "Progressing"}}
+	return s, plane
+}
+
+// The loop applies every timed event at its time, the plane's faults on
+// the plane and pod-kill on the cluster, takes live actions, runs to the
+// limit when the rollout does not settle, and the result is in time order.
+func TestSessionLoop(t *testing.T) {
+	t.Parallel()
+	rate := 0.5
+	events := []scenario.Event{
+		{At: dur(4 * time.Second), Action: scenario.ActionAbort},
+		{At: dur(2 * time.Second), Fault: scenario.FaultErrorInjection, Rate: &rate, Target: "canary", For: dur(3 * time.Second)},
+		{At: dur(time.Second), Fault: scenario.FaultPodKill, Target: "canary", Count: 1},
+	}
+	rollout := rolloutObject(map[string]any{"currentStepIndex": int64(0)}, false)
+	s, plane := session(t, events, 8*time.Second, rollout,
+		pod("demo-bbb-1", "bbb", false), pod("demo-bbb-2", "bbb", true), pod("demo-aaa-1", "aaa", true))
+	actions := make(chan scenario.Event, 1)
+	actions <- scenario.Event{Action: scenario.ActionRetry}
+	var states []runner.State
+	s.Options = runner.Options{Actions: actions, State: func(_ string, state runner.State) { states = append(states, state) }}
+
+	if err := s.loop(t.Context(), 8*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if now := plane.Now(); now != 8*time.Second {
+		t.Errorf("the loop ended at %s, want the limit 8s", now)
+	}
+	if got := strings.Join(plane.faults, "; "); got != "start error-injection at 2s; end error-injection at 5s" {
+		t.Errorf("plane faults: %s", got)
+	}
+	// pod-kill deleted the ready canary pod first, and only one.
+	list, err := s.Client.Resource(Pods).Namespace("default").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, p := range list.Items {
+		left = append(left, p.GetName())
+	}
+	if strings.Join(left, ",") != "demo-aaa-1,demo-bbb-1" {
+		t.Errorf("pods left: %v, want the ready canary pod deleted", left)
+	}
+	// The live retry was applied at once, the timed abort at 4s.
+	if status := getStatus(t, s.Driver); status["abort"] != true {
+		t.Errorf("status after the abort at 4s: %v", status)
+	}
+	res := s.result()
+	var timeline []string
+	for _, e := range res.Events {
+		timeline = append(timeline, fmt.Sprintf("%gs %s %s%s %s", e.AtSeconds, e.Type, e.Action, e.Fault, e.Message))
+	}
+	// The pod-kill due at 1s runs before the loop takes the live action.
+	want := []string{"1s FaultStarted pod-kill deleted 1 canary pod", "1s ActionApplied retry ", "2s FaultStarted error-injection injected",
+		"4s ActionApplied abort ", "5s FaultEnded error-injection "}
+	if strings.Join(timeline, "|") != strings.Join(want, "|") {
+		t.Errorf("timeline:\n got %q\nwant %q", timeline, want)
+	}
+	if res.Outcome.Result != scenario.OutcomeDegraded || res.Outcome.AtSeconds != 8 || res.Backend != "test" || res.Requests.Total != 10 {
+		t.Errorf("result: outcome %+v, backend %q, requests %+v", res.Outcome, res.Backend, res.Requests)
+	}
+	// One live state per second of run time, from the plane and the observer.
+	if len(states) != 8 || states[0].AtSeconds != 1 || states[0].CanaryWeight != 20 || states[0].Requests["canary"] != 2 ||
+		states[0].Images["canary"] != "" {
+		t.Errorf("%d live states, first %+v", len(states), states[0])
+	}
+}
+
+// A rollout that is promoted and settled ends the run once no timed event
+// is to come; one that is promoted but still scaling the old version down
+// does not.
+func TestSessionEndsWhenSettled(t *testing.T) {
+	t.Parallel()
+	s, plane := session(t, []scenario.Event{{At: dur(3 * time.Second), Fault: scenario.FaultNoTraffic}}, time.Minute)
+	promoted := time.Second
+	s.Observer.PromotedAt = &promoted
+	s.Observer.snapshot.Rollout = RolloutStatus{Phase: "Healthy", StableRS: "bbb", CurrentPodHash: "bbb"}
+	if s.finished(5 * time.Second) {
+		t.Error("finished while the old ReplicaSet still has replicas")
+	}
+	s.Observer.snapshot.ReplicaSets["aaa"] = ReplicaSet{Hash: "aaa", Image: "canarylab/demo:blue"}
+	if err := s.loop(t.Context(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if now := plane.Now(); now != 3*time.Second {
+		t.Errorf("the run ended at %s, want 3s (the last timed event)", now)
+	}
+	if outcome := s.outcome(plane.Now()); outcome.Result != scenario.OutcomePromoted || outcome.AtSeconds != 1 {
+		t.Errorf("outcome %+v, want promoted at 1s", outcome)
+	}
+}
+
+func TestSessionLoopInterrupted(t *testing.T) {
+	t.Parallel()
+	s, _ := session(t, nil, time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.loop(ctx, time.Hour); err == nil || !strings.Contains(err.Error(), "run interrupted at 1s") {
+		t.Errorf("err = %v, want the interruption with its time", err)
+	}
+}
+
+func TestRoutingOf(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]Routing{
+		"../scenarios/canary-demo-promoted.yaml":              {Routed: true, VirtualService: "demo", ManagedRoutes: []string{"primary"}, CanaryKey: "demo-canary", Entry: "demo-stable"},
+		"../scenarios/basic-canary-promoted.yaml":             {Entry: "demo"},
+		"../conformance/destinationrule-subsets-promote.yaml": {Routed: true, VirtualService: "demo", ManagedRoutes: []string{"primary"}, CanaryKey: "canary", Entry: "demo-stable"},
+	} {
+		sc := load(t, path)
+		m, err := argorollouts.Decode(sc.Documents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RoutingOf(m); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: routing %+v, want %+v", path, got, want)
+		}
+	}
+}
