@@ -106,6 +106,9 @@ type fakeProvider struct {
 	created       []string
 	deleted       []string
 	configs       []*v1alpha4.Cluster
+	// internal are the nodes ListInternalNodes gives, by cluster; without
+	// an entry, the nodes ListNodes gives.
+	internal map[string][]nodes.Node
 }
 
 func newFake(existing ...string) *fakeProvider {
@@ -160,6 +163,16 @@ func (f *fakeProvider) ListNodes(name string) ([]nodes.Node, error) {
 		return nil, nil
 	}
 	return []nodes.Node{fakeNode{name + "-control-plane"}}, nil
+}
+
+func (f *fakeProvider) ListInternalNodes(name string) ([]nodes.Node, error) {
+	f.mu.Lock()
+	internal, ok := f.internal[name]
+	f.mu.Unlock()
+	if ok {
+		return internal, nil
+	}
+	return f.ListNodes(name)
 }
 
 func (f *fakeProvider) KubeConfig(name string, internal bool) (string, error) {

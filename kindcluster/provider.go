@@ -25,6 +25,9 @@ type Provider interface {
 	List() ([]string, error)
 	// ListNodes lists the cluster's node containers.
 	ListNodes(name string) ([]nodes.Node, error)
+	// ListInternalNodes lists the nodes that run pods: all but an external
+	// load balancer (kind's `load image-archive` loads into these).
+	ListInternalNodes(name string) ([]nodes.Node, error)
 	// KubeConfig is the cluster's kubeconfig, reaching the API server from
 	// the host unless internal.
 	KubeConfig(name string, internal bool) (string, error)
