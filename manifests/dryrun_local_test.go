@@ -54,6 +54,9 @@ func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 		if err != nil || entry.IsDir() || (!strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml")) {
 			return err
 		}
+		if path == filepath.Join("platform", "versions.yaml") {
+			return nil // the pinned versions, not objects (the platform package checks it)
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err

@@ -105,6 +105,7 @@ or rolled back within 90s with at most 2% of requests failed.`,
 	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
 		newConformanceCommand(streams))
 	root.AddCommand(newImageCommand(streams))
+	root.AddCommand(newPlatformCommand(streams))
 	return root
 }
 

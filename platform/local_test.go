@@ -1,0 +1,95 @@
+//go:build local
+
+// The objects the platform steps apply are accepted by a real
+// kube-apiserver (server-side dry run on the local backend's control plane,
+// which serves the Argo Rollouts and Istio CRDs), through the same Applier
+// the steps use: what the kind backend installs is checked here, where no
+// kind cluster can start. The Istio charts are not: they need the network.
+// `go test -tags local ./platform/`.
+package platform
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/canarylab/canarylab/localcluster"
+)
+
+func TestPlatformObjectsAreAcceptedByARealAPIServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	state := localCluster(t, ctx)
+	config, err := state.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applier, err := NewApplier(config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dry run does not create namespaces, and the apiserver refuses
+	// objects in a namespace that does not exist: create them for real.
+	for _, namespace := range []string{ArgoRolloutsNamespace, IstioNamespace} {
+		if err := applier.Apply(ctx, namespaceObject(namespace)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applier.DryRun = true
+
+	v := versions(t)
+	argo, err := ArgoRolloutsObjects(ctx, v, &localcluster.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prometheus, err := PrometheusObjects(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway, err := GatewayObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name    string
+		objects []*unstructured.Unstructured
+	}{{StepArgoRollouts, argo}, {StepPrometheus, prometheus}, {StepIstioGateway + " (canarylab-gateway)", gateway}} {
+		if err := applier.Install(ctx, step.name, step.objects, time.Minute); err != nil {
+			t.Errorf("%s: %v", step.name, err)
+			continue
+		}
+		t.Logf("%s: %d objects accepted (server-side dry run)", step.name, len(step.objects))
+	}
+}
+
+// localCluster reuses the control plane in CANARYLAB_LOCAL_DIR when one
+// runs there, else starts one in a temporary directory for the test.
+func localCluster(t *testing.T, ctx context.Context) *localcluster.State {
+	t.Helper()
+	if dir := os.Getenv("CANARYLAB_LOCAL_DIR"); dir != "" {
+		if state, err := localcluster.ReadState(dir); err == nil && state.Running() {
+			return state
+		}
+	}
+	cacheDir := os.Getenv("CANARYLAB_CACHE_DIR")
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = localcluster.DefaultCacheDir(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	state, err := localcluster.Up(ctx, localcluster.Options{Dir: dir, Builder: &localcluster.Builder{CacheDir: cacheDir, BinDir: os.Getenv("CANARYLAB_BIN_DIR")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := localcluster.Down(dir, false); err != nil {
+			t.Error(err)
+		}
+	})
+	return state
+}

@@ -1,0 +1,4 @@
+{{- define "tiny.labels" -}}
+app: {{ .Release.Name }}
+tiny: {{ .Release.Name | trimPrefix "tiny-" }}
+{{- end }}
