@@ -28,13 +28,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/canarylab/canarylab/localcluster"
+	"github.com/canarylab/canarylab/localcluster/localclustertest"
 )
 
 func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	state := cluster(t, ctx)
+	state := localclustertest.Cluster(t, ctx)
 	config, err := state.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -117,33 +117,4 @@ func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 
 func isMissingNamespace(err error) bool {
 	return strings.Contains(err.Error(), "namespaces \"") && strings.Contains(err.Error(), "not found")
-}
-
-// cluster reuses the control plane in CANARYLAB_LOCAL_DIR when one runs
-// there, else starts one in a temporary directory for the test.
-func cluster(t *testing.T, ctx context.Context) *localcluster.State {
-	t.Helper()
-	if dir := os.Getenv("CANARYLAB_LOCAL_DIR"); dir != "" {
-		if state, err := localcluster.ReadState(dir); err == nil && state.Running() {
-			return state
-		}
-	}
-	cacheDir := os.Getenv("CANARYLAB_CACHE_DIR")
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = localcluster.DefaultCacheDir(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-	state, err := localcluster.Up(ctx, localcluster.Options{Dir: dir, Builder: &localcluster.Builder{CacheDir: cacheDir, BinDir: os.Getenv("CANARYLAB_BIN_DIR")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := localcluster.Down(dir, false); err != nil {
-			t.Error(err)
-		}
-	})
-	return state
 }

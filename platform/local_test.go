@@ -10,19 +10,19 @@ package platform
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/canarylab/canarylab/localcluster"
+	"github.com/canarylab/canarylab/localcluster/localclustertest"
 )
 
 func TestPlatformObjectsAreAcceptedByARealAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	state := localCluster(t, ctx)
+	state := localclustertest.Cluster(t, ctx)
 	config, err := state.RESTConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -63,33 +63,4 @@ func TestPlatformObjectsAreAcceptedByARealAPIServer(t *testing.T) {
 		}
 		t.Logf("%s: %d objects accepted (server-side dry run)", step.name, len(step.objects))
 	}
-}
-
-// localCluster reuses the control plane in CANARYLAB_LOCAL_DIR when one
-// runs there, else starts one in a temporary directory for the test.
-func localCluster(t *testing.T, ctx context.Context) *localcluster.State {
-	t.Helper()
-	if dir := os.Getenv("CANARYLAB_LOCAL_DIR"); dir != "" {
-		if state, err := localcluster.ReadState(dir); err == nil && state.Running() {
-			return state
-		}
-	}
-	cacheDir := os.Getenv("CANARYLAB_CACHE_DIR")
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = localcluster.DefaultCacheDir(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-	state, err := localcluster.Up(ctx, localcluster.Options{Dir: dir, Builder: &localcluster.Builder{CacheDir: cacheDir, BinDir: os.Getenv("CANARYLAB_BIN_DIR")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := localcluster.Down(dir, false); err != nil {
-			t.Error(err)
-		}
-	})
-	return state
 }
