@@ -108,6 +108,22 @@ func Objects(docs []scenario.Document, ns string) ([]Object, error) {
 	return objects, nil
 }
 
+// NewObject makes an object the backend adds to the scenario's (applied
+// and deleted with them, labelled as canarylab's); where says why it exists.
+func NewObject(obj *unstructured.Unstructured, where string) (Object, error) {
+	kind, ok := kinds[obj.GetKind()]
+	if !ok {
+		return Object{}, fmt.Errorf("kind %s is not applied by the cluster backends", obj.GetKind())
+	}
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[ManagedByLabel] = ManagedBy
+	obj.SetLabels(labels)
+	return Object{Unstructured: obj, Where: where, gvr: kind.gvr}, nil
+}
+
 func knownKinds() []string {
 	var names []string
 	for name := range kinds {

@@ -27,6 +27,11 @@ import (
 type Plane interface {
 	// Now is the run time: the time since the release, 0 before Start.
 	Now() time.Duration
+	// Warm is called once the stable version is Healthy and watched, before
+	// the release is scheduled. A plane whose load is real sends it from
+	// here for a while, so that the analysis' rate windows have history at
+	// the release (a modelled plane generates its warm-up in Start).
+	Warm(ctx context.Context) error
 	// Start begins the run at the release, a whole wall-clock second:
 	// time and load start. snapshot is the cluster as observed then; emit
 	// records events on the run's timeline (WeightChanged).
@@ -173,6 +178,9 @@ func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
 		return nil, err
 	}
 
+	if err := s.Plane.Warm(ctx); err != nil {
+		return nil, err
+	}
 	limit := s.Scenario.Spec.Load.Duration.Duration
 	// The release happens on a whole second of the wall clock, as it does
 	// on the sim's clock: the controller keeps times in whole seconds

@@ -74,6 +74,7 @@ func (p *fakePlane) Now() time.Duration {
 	defer p.mu.Unlock()
 	return p.now
 }
+func (p *fakePlane) Warm(context.Context) error                                           { return nil }
 func (p *fakePlane) Start(context.Context, time.Time, Snapshot, func(result.Event)) error { return nil }
 func (p *fakePlane) Follow(Snapshot)                                                      {}
 func (p *fakePlane) Advance() error {

@@ -38,12 +38,13 @@ type Generator struct {
 	cfg   Config
 	start time.Time
 
-	mu      sync.Mutex
-	seconds []second
-	total   map[string]*result.Counts
-	paused  bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu       sync.Mutex
+	counting bool
+	seconds  []second
+	total    map[string]*result.Counts
+	paused   bool
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 type second struct {
@@ -63,13 +64,24 @@ func New(cfg Config) *Generator {
 	return &Generator{cfg: cfg, total: map[string]*result.Counts{"stable": {}, "canary": {}}}
 }
 
-// Start sends load from now on; second 0 of the series begins at start
-// (the release), and answers before it are not counted.
+// Warm sends the load from now on without counting it: the stable
+// version's traffic before the release, which the analysis' rate windows
+// look back on. Start then begins the count without interrupting the load.
+func (g *Generator) Warm(ctx context.Context) {
+	g.attack(ctx)
+}
+
+// Start counts answers from start (the release) on, and sends the load
+// from now on unless Warm sends it already; second 0 of the series begins
+// at start, and answers before it are not counted.
 func (g *Generator) Start(ctx context.Context, start time.Time) {
 	g.mu.Lock()
-	g.start = start
+	g.start, g.counting = start, true
+	running := g.done != nil && !g.paused
 	g.mu.Unlock()
-	g.attack(ctx)
+	if !running {
+		g.attack(ctx)
+	}
 }
 
 func (g *Generator) attack(ctx context.Context) {
@@ -138,7 +150,7 @@ func (g *Generator) record(r *vegeta.Result) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	at := r.Timestamp.Sub(g.start)
-	if at < 0 {
+	if !g.counting || at < 0 {
 		return
 	}
 	class := "stable"

@@ -105,6 +105,38 @@ func TestPauseStopsTheLoad(t *testing.T) {
 	g.Stop()
 }
 
+// Warm-up load reaches the endpoint but is not counted; Start counts from
+// the release on without a second attack.
+func TestWarmUpIsNotCounted(t *testing.T) {
+	stable := app(t, "canarylab/demo:blue")
+	var served atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		stable.ServeHTTP(w, r)
+	}))
+	defer server.Close()
+	g := New(Config{URL: server.URL + "/", RPS: 200, StableVersion: "blue"})
+	ctx := context.Background()
+	g.Warm(ctx)
+	waitFor(t, func() bool { return served.Load() > 20 })
+	if counted := g.Counts().Total; counted != 0 {
+		t.Fatalf("%d warm-up answers counted", counted)
+	}
+	release := time.Now()
+	g.Start(ctx, release)
+	waitFor(t, func() bool { return g.Counts().Total > 20 })
+	g.Stop()
+	before := served.Load()
+	if counted := g.Counts().Total; counted > before-20 {
+		t.Errorf("%d answers counted of %d served: the warm-up's were counted too", counted, before)
+	}
+	// One attack: at 200 rps, the rate after the release is not doubled.
+	elapsed := time.Since(release).Seconds()
+	if rate := float64(g.Counts().Total) / elapsed; rate > 260 {
+		t.Errorf("%.0f answers per second after Start, want about 200 (one attack)", rate)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

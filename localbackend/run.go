@@ -91,6 +91,9 @@ func (r *run) execute(ctx context.Context, state *localcluster.State) (*result.R
 // Now is the time since the release.
 func (r *run) Now() time.Duration { return r.plane.now() }
 
+// Warm does nothing: Start generates the warm-up's traffic at once.
+func (r *run) Warm(context.Context) error { return nil }
+
 // Start builds the data plane at the release.
 func (r *run) Start(_ context.Context, release time.Time, snapshot clusterdriver.Snapshot, emit func(result.Event)) error {
 	r.plane.emit = emit
