@@ -3,6 +3,7 @@
 package backends
 
 import (
+	"github.com/canarylab/canarylab/kindbackend"
 	"github.com/canarylab/canarylab/localbackend"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/sim"
@@ -12,4 +13,6 @@ func init() {
 	runner.Register(sim.Name, sim.New)
 	runner.Register(localbackend.Name, localbackend.New)
 	runner.RegisterShutdown(localbackend.Shutdown)
+	runner.Register(kindbackend.Name, kindbackend.New)
+	runner.RegisterShutdown(kindbackend.Shutdown)
 }

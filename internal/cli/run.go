@@ -44,7 +44,7 @@ func newRunCommand(streams Streams) *cobra.Command {
 	cmd.Flags().StringVar(&flags.reportDir, "report-dir", "", "write JSON, JUnit XML and Markdown reports per run into this directory")
 	cmd.Flags().Float64Var(&flags.pace, "pace", 0, "run the sim clock at N x wall time (default: as fast as it can)")
 	cmd.Flags().BoolVarP(&flags.quiet, "quiet", "q", false, "text output: no event timeline, only the summary")
-	cmd.Flags().BoolVar(&flags.keep, "keep", false, "local backend: leave the control plane it started running after the run (stop it with `canarylab cluster down`)")
+	cmd.Flags().BoolVar(&flags.keep, "keep", false, "local and kind backends: leave the cluster the run started running after it (delete it with `canarylab cluster down [--provider kind]`)")
 	cmd.Flags().StringVar(&flags.serve, "serve", "", "show the run live in a browser at http://ADDR/ (one scenario; the sim paced at 1x unless --pace)")
 	return cmd
 }

@@ -1,0 +1,236 @@
+// Package kindbackend is the `kind` backend: the scenario's real manifests
+// on a kind cluster with Istio, Prometheus and the real Argo Rollouts
+// controller (kindcluster and platform), driven by clusterdriver's
+// Session. The pods run the fixture app's images, built without Docker
+// (fixtures/image) and loaded into the nodes; the load goes through the
+// Istio ingress gateway on 127.0.0.1 (loadgen), answers counted by the
+// version header; the AnalysisTemplates query the platform's Prometheus as
+// they are written (http://prometheus.istio-system:9090). Faults act on the
+// cluster: pods are deleted, the app's /fault endpoint is set through the
+// API server's pod proxy, Prometheus or the controller is scaled to 0.
+package kindbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/canarylab/canarylab/fixtures/image"
+	"github.com/canarylab/canarylab/kindcluster"
+	"github.com/canarylab/canarylab/localcluster"
+	"github.com/canarylab/canarylab/platform"
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
+)
+
+// Name is the backend's name.
+const Name = "kind"
+
+// Config of the backend.
+type Config struct {
+	// Name of the kind cluster (default kindcluster.DefaultName).
+	Name string
+	// Dir is the cluster's directory (its kubeconfig and state): the
+	// cluster canarylab created there is reused; otherwise one is created
+	// for the process and deleted by Shutdown. Default
+	// <cache dir>/kind-<name>, where `canarylab cluster up --provider kind`
+	// puts it (CANARYLAB_KIND_DIR; the cache dir is CANARYLAB_CACHE_DIR or
+	// <user cache dir>/canarylab).
+	Dir string
+	// Keep leaves a cluster this process created running at Shutdown
+	// (CANARYLAB_KEEP).
+	Keep bool
+	Log  *slog.Logger
+	// Warmup is how long the load runs on the stable version before the
+	// release (default 30s: two of Prometheus' 15s scrapes of it in the
+	// demo templates' 1m rate windows at the release; the sim generates 5m,
+	// which would add minutes to every run here).
+	Warmup time.Duration
+	// HealthyTimeout bounds the stable deploy (default 5m: the first pods
+	// of a new cluster wait for Istio's proxy image to be pulled).
+	HealthyTimeout time.Duration
+	// Platform configures the installs; Build the fixture images' build.
+	Platform platform.Options
+	Build    image.Options
+	// NewProvider finds the container runtime; nil is kind's detection.
+	// Tests pass a fake.
+	NewProvider func(*slog.Logger) (kindcluster.Provider, error)
+}
+
+// DefaultConfig reads the environment.
+func DefaultConfig() Config {
+	return Config{Dir: os.Getenv("CANARYLAB_KIND_DIR"), Keep: os.Getenv("CANARYLAB_KEEP") != ""}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		c.Name = kindcluster.DefaultName
+	}
+	if c.Dir == "" {
+		cache := os.Getenv("CANARYLAB_CACHE_DIR")
+		if cache == "" {
+			dir, err := localcluster.DefaultCacheDir()
+			if err != nil {
+				return c, err
+			}
+			cache = dir
+		}
+		c.Dir = filepath.Join(cache, "kind-"+c.Name)
+	}
+	if c.Warmup == 0 {
+		c.Warmup = 30 * time.Second
+	}
+	if c.HealthyTimeout == 0 {
+		c.HealthyTimeout = 5 * time.Minute
+	}
+	if c.Platform.Log == nil {
+		c.Platform.Log = c.logger()
+	}
+	return c, nil
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// ClusterOptions are the options of kindcluster.Up for the backend's
+// cluster: its name and directory, and after kind's own steps the platform
+// installs (Istio, Prometheus, Argo Rollouts) and the "images" step, which
+// loads the fixture images of refs. The backend runs Up with them before
+// its first scenario (reusing the cluster canarylab created in Dir); a test
+// suite that brings the cluster up and down itself uses the same.
+func (c Config) ClusterOptions(refs []string) (kindcluster.Options, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return kindcluster.Options{}, err
+	}
+	opts := kindcluster.Options{Name: c.Name, Dir: c.Dir, Keep: c.Keep, Log: c.logger(), NewProvider: c.NewProvider}
+	opts.Steps = append(platform.Steps(c.Platform), imagesStep(c.Build, opts, refs))
+	return opts, nil
+}
+
+// Backend is the kind backend.
+type Backend struct{ Config Config }
+
+// New returns the backend with the default configuration.
+func New() runner.Backend { return &Backend{Config: DefaultConfig()} }
+
+// Name is "kind".
+func (b *Backend) Name() string { return Name }
+
+// session is the cluster shared by the runs of one process.
+var session struct {
+	sync.Mutex
+	state   *kindcluster.State
+	opts    kindcluster.Options
+	created bool // by this process: Shutdown deletes it
+	keep    bool
+	loaded  map[string]bool // fixture images loaded by this process
+}
+
+// Shutdown deletes the cluster this process created for its runs, unless
+// it was asked to keep it. The CLI calls it before exiting, also on Ctrl-C.
+func Shutdown() error {
+	session.Lock()
+	defer session.Unlock()
+	if session.state == nil || !session.created {
+		session.state, session.loaded = nil, nil
+		return nil
+	}
+	opts, keep := session.opts, session.keep
+	session.state, session.created, session.loaded = nil, false, nil
+	if keep {
+		opts.Log.Warn("keeping the kind cluster (keep)", "name", opts.Name, "kubeconfig", filepath.Join(opts.Dir, "kubeconfig"),
+			"delete it with", "canarylab cluster down --provider kind --name "+opts.Name)
+		return nil
+	}
+	if _, err := kindcluster.Down(opts); err != nil {
+		return fmt.Errorf("deleting the kind cluster: %w", err)
+	}
+	return nil
+}
+
+// cluster returns the cluster, with the platform installed and the
+// fixture images of refs loaded: on the first run of the process,
+// kindcluster.Up creates it (or reuses the one canarylab created in Dir)
+// and runs the platform installs and the images step; later runs load the
+// images they need that are not loaded yet.
+func (b *Backend) cluster(ctx context.Context, keep bool, refs []string) (*kindcluster.State, error) {
+	cfg, err := b.Config.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	session.Lock()
+	defer session.Unlock()
+	if session.state != nil {
+		session.keep = session.keep || keep
+		var missing []string
+		for _, ref := range refs {
+			if !session.loaded[ref] {
+				missing = append(missing, ref)
+			}
+		}
+		if len(missing) > 0 {
+			if err := loadImages(ctx, cfg.Build, session.opts, missing); err != nil {
+				return nil, err
+			}
+			markLoaded(missing)
+		}
+		return session.state, nil
+	}
+	cfg.Keep = cfg.Keep || keep
+	opts, err := cfg.ClusterOptions(refs)
+	if err != nil {
+		return nil, err
+	}
+	// Whether the cluster exists already decides who deletes it: one this
+	// process creates goes at Shutdown, one it reuses stays.
+	nodes, err := kindcluster.Status(opts)
+	if err != nil {
+		return nil, err
+	}
+	state, err := kindcluster.Up(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	session.state, session.opts, session.created, session.keep = state, opts, len(nodes) == 0, cfg.Keep
+	session.loaded = map[string]bool{}
+	markLoaded(refs)
+	return state, nil
+}
+
+func markLoaded(refs []string) {
+	for _, ref := range refs {
+		session.loaded[ref] = true
+	}
+}
+
+// Run replays the scenario on the kind cluster in real time.
+func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {
+	cfg, err := b.Config.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	r, err := prepare(sc, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	state, err := b.cluster(ctx, opts.Keep, Images(sc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	res, err := r.execute(ctx, state)
+	if err != nil && !errors.Is(err, scenario.ErrInvalid) && !errors.Is(err, runner.ErrBackend) && ctx.Err() == nil {
+		err = fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	return res, err
+}
