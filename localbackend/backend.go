@@ -121,10 +121,7 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 			return nil, err
 		}
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
+	log := b.log()
 	state, err := localcluster.Up(ctx, localcluster.Options{Dir: cfg.Dir, Log: log,
 		Builder: &localcluster.Builder{CacheDir: cfg.CacheDir, BinDir: cfg.BinDir, Log: log}})
 	if err != nil {
@@ -148,9 +145,24 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
+	unlock, err := state.LockNamespace(ctx, r.manifests.Namespace, func() {
+		b.log().Info("waiting for another canarylab run in the same namespace of the local cluster", "namespace", r.manifests.Namespace)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	}
+	defer unlock()
 	res, err := r.execute(ctx, state)
 	if err != nil && !errors.Is(err, scenario.ErrInvalid) && !errors.Is(err, runner.ErrBackend) && ctx.Err() == nil {
 		err = fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
 	return res, err
+}
+
+// log is where the backend says what it does (stderr unless configured).
+func (b *Backend) log() *slog.Logger {
+	if b.Config.Log != nil {
+		return b.Config.Log
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -329,14 +329,20 @@ func (b *Builder) ModuleDir(ctx context.Context, module, version string) (string
 	return dir, nil
 }
 
-// lockDir takes an exclusive lock on dir/build.lock, waiting while another
-// process holds it (or until ctx ends). flock cannot be waited on with a
-// deadline, so the wait tries again every 200 ms.
+// lockDir takes an exclusive lock on dir/build.lock (see LockFile).
 func lockDir(ctx context.Context, dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	file, err := os.OpenFile(filepath.Join(dir, "build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	return LockFile(ctx, filepath.Join(dir, "build.lock"), nil)
+}
+
+// LockFile takes an exclusive lock on path, waiting while another process
+// holds it (or until ctx ends); waiting, if set, is called once when it has
+// to wait. flock cannot be waited on with a deadline, so the wait tries
+// again every 200 ms.
+func LockFile(ctx context.Context, path string, waiting func()) (func(), error) {
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -348,6 +354,10 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			file.Close()
 			return nil, fmt.Errorf("locking %s: %w", file.Name(), err)
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():

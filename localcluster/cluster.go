@@ -360,3 +360,10 @@ func (s *State) save() error {
 	}
 	return os.WriteFile(StateFile(s.Dir), data, 0o600)
 }
+
+// LockNamespace makes runs on this cluster take turns in a namespace: two
+// scenarios applying objects of the same names at once would overwrite
+// each other. waiting is called once if another run holds it.
+func (s *State) LockNamespace(ctx context.Context, namespace string, waiting func()) (func(), error) {
+	return LockFile(ctx, filepath.Join(s.Dir, "run-"+namespace+".lock"), waiting)
+}

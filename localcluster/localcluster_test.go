@@ -131,3 +131,29 @@ func TestBuildLockIsExclusive(t *testing.T) {
 	}
 	again()
 }
+
+// Runs on one cluster take turns per namespace, and say when they wait.
+func TestNamespaceLockTakesTurns(t *testing.T) {
+	state := &State{Dir: t.TempDir()}
+	unlock, err := state.LockNamespace(context.Background(), "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := state.LockNamespace(context.Background(), "team-a", nil)
+	if err != nil {
+		t.Fatalf("another namespace is not free: %v", err)
+	}
+	other()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	waited := false
+	if _, err := state.LockNamespace(ctx, "default", func() { waited = true }); !errors.Is(err, context.DeadlineExceeded) || !waited {
+		t.Fatalf("second run in the namespace: err %v, waited %v; want it to wait and say so", err, waited)
+	}
+	unlock()
+	again, err := state.LockNamespace(context.Background(), "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
+}
