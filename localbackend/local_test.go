@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/canarylab/canarylab/clusterdriver"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
 )
 
 // Scenarios on the real controller, end to end: `go test -tags local
@@ -134,5 +136,44 @@ func TestInterruptedRunCleansUp(t *testing.T) {
 	}
 	if len(list.Items) != 0 {
 		t.Errorf("%d Rollouts left after the interrupted run", len(list.Items))
+	}
+}
+
+// The live view's path on the real controller: a promote sent while the
+// rollout waits on an indefinite pause promotes it, and the state callback
+// reports the real phase each second.
+func TestLiveActionPromotesOnTheRealController(t *testing.T) {
+	sc := loadScenario(t, "../conformance/indefinite-pause-waits.yaml")
+	actions := make(chan scenario.Event, 1)
+	phases := map[string]bool{}
+	var mu sync.Mutex
+	opts := runner.Options{Seed: 1, Actions: actions,
+		Progress: func(_ string, e result.Event) {
+			if e.Type == result.RolloutPaused {
+				actions <- scenario.Event{Action: scenario.ActionPromote}
+			}
+		},
+		State: func(_ string, s runner.State) {
+			mu.Lock()
+			phases[s.Phase] = true
+			mu.Unlock()
+		}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := localBackend(t).Run(ctx, sc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome.Result != scenario.OutcomePromoted {
+		t.Fatalf("outcome %s at %gs, want promoted after the live promote", res.Outcome.Result, res.Outcome.AtSeconds)
+	}
+	applied := false
+	for _, e := range res.Events {
+		applied = applied || (e.Type == result.ActionApplied && e.Action == scenario.ActionPromote)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !applied || !phases["Paused"] || !phases["Healthy"] {
+		t.Errorf("promote applied %v, phases seen %v; want the action in the timeline and Paused then Healthy", applied, phases)
 	}
 }
