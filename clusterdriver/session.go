@@ -566,3 +566,22 @@ func podsDeleted(n int, target string) string {
 	}
 	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
 }
+
+// Decode reads a scenario's manifests for a cluster backend: the Argo
+// Rollouts manifests as the model checks them, and the objects to apply in
+// their namespace. A Rollout without a canary strategy is a backend error
+// naming the backend and the Rollout's file:line.
+func Decode(sc *scenario.Scenario, backend string) (*argorollouts.Manifests, []Object, error) {
+	m, err := argorollouts.Decode(sc.Documents)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Rollout.Spec.Strategy.Canary == nil {
+		return nil, nil, fmt.Errorf("%w: %s: the %s backend drives canary Rollouts; blueGreen is not driven yet", runner.ErrBackend, m.RolloutWhere, backend)
+	}
+	objects, err := Objects(sc.Documents, m.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, objects, nil
+}

@@ -79,14 +79,7 @@ func prepare(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run, erro
 	if err := Check(sc); err != nil {
 		return nil, err
 	}
-	m, err := argorollouts.Decode(sc.Documents)
-	if err != nil {
-		return nil, err
-	}
-	if m.Rollout.Spec.Strategy.Canary == nil {
-		return nil, fmt.Errorf("%w: %s: the kind backend drives canary Rollouts; blueGreen is not driven yet", runner.ErrBackend, m.RolloutWhere)
-	}
-	objects, err := clusterdriver.Objects(sc.Documents, m.Namespace)
+	m, objects, err := clusterdriver.Decode(sc, Name)
 	if err != nil {
 		return nil, err
 	}

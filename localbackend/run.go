@@ -2,7 +2,6 @@ package localbackend
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -40,14 +39,7 @@ type run struct {
 var _ clusterdriver.Plane = (*run)(nil)
 
 func prepare(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run, error) {
-	m, err := argorollouts.Decode(sc.Documents)
-	if err != nil {
-		return nil, err
-	}
-	if m.Rollout.Spec.Strategy.Canary == nil {
-		return nil, fmt.Errorf("%w: %s: the local backend drives canary Rollouts; blueGreen is not driven yet", runner.ErrBackend, m.RolloutWhere)
-	}
-	objects, err := clusterdriver.Objects(sc.Documents, m.Namespace)
+	m, objects, err := clusterdriver.Decode(sc, Name)
 	if err != nil {
 		return nil, err
 	}

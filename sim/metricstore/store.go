@@ -126,21 +126,18 @@ func (s *Store) Append(at time.Duration, samples []Sample) error {
 // Query runs an instant PromQL query at virtual time at.
 func (s *Store) Query(ctx context.Context, query string, at time.Duration) (model.Value, error) {
 	q, err := sharedEngine().NewInstantQuery(ctx, s, nil, query, Epoch.Add(at))
-	if err != nil {
-		return nil, fmt.Errorf("bad query: %w", err)
-	}
-	defer q.Close()
-	res := q.Exec(ctx)
-	if res.Err != nil {
-		return nil, fmt.Errorf("executing query: %w", res.Err)
-	}
-	return toModel(res.Value), nil
+	return execute(ctx, q, err)
 }
 
 // QueryRange runs a range PromQL query from start to end (virtual times)
 // at step resolution.
 func (s *Store) QueryRange(ctx context.Context, query string, start, end, step time.Duration) (model.Value, error) {
 	q, err := sharedEngine().NewRangeQuery(ctx, s, nil, query, Epoch.Add(start), Epoch.Add(end), step)
+	return execute(ctx, q, err)
+}
+
+// execute runs a query the engine has made (or says why it could not).
+func execute(ctx context.Context, q promql.Query, err error) (model.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad query: %w", err)
 	}
