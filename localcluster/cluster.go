@@ -152,8 +152,9 @@ func (s *State) Running() bool {
 	return true
 }
 
-// Down stops every process of the cluster in reverse start order and
-// removes its directory unless keep is set.
+// Down stops every process of the cluster in reverse start order (first
+// any controller a run started and left behind) and removes its directory
+// unless keep is set.
 func Down(dir string, keep bool) error {
 	state, err := ReadState(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -162,6 +163,7 @@ func Down(dir string, keep bool) error {
 	if err != nil {
 		return err
 	}
+	stopRunProcesses(dir)
 	for i := len(state.Processes) - 1; i >= 0; i-- {
 		stop(state.Processes[i], 5*time.Second)
 	}
