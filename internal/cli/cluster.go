@@ -19,6 +19,8 @@ type clusterFlags struct {
 	cacheDir string
 	binDir   string
 	keep     bool
+	// local only
+	flagger bool
 	// kind only
 	name     string
 	reuse    bool
@@ -39,7 +41,12 @@ or --bin-dir at binaries you already have.
 
 With --provider kind, cluster up creates a kind cluster (needs Docker and image
 registries) with the ingress gateway's http port published on 127.0.0.1, and writes its
-kubeconfig to the cluster's directory. --dry-run prints the steps and the kind config.`,
+kubeconfig to the cluster's directory. --dry-run prints the steps and the kind config.
+
+Flagger (v1.44.0) is only built when a flagger scenario first runs on local, or when
+cluster up --flagger asks for it ahead of time (about 2.5 minutes on 2 cores, then cached;
+CANARYLAB_FLAGGER points at a binary you have). --flagger also applies Flagger's CRDs.
+Each flagger run starts its own Flagger controller, pointed at its own data plane.`,
 	}
 	cmd.PersistentFlags().StringVar(&flags.provider, "provider", "local", "local (processes) or kind (Docker)")
 	cmd.PersistentFlags().StringVar(&flags.dir, "dir", "", "the cluster's directory (default: <cache dir>/local-cluster, or <cache dir>/kind-<name>)")
@@ -54,14 +61,22 @@ kubeconfig to the cluster's directory. --dry-run prints the steps and the kind c
 			return kindUp(cmd, streams, flags)
 		}
 		log := slog.New(slog.NewTextHandler(streams.Err, nil))
-		state, err := localcluster.Up(cmd.Context(), localcluster.Options{Dir: flags.dir, Log: log,
-			Builder: &localcluster.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Log: log}})
+		builder := &localcluster.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Log: log}
+		state, err := localcluster.Up(cmd.Context(), localcluster.Options{Dir: flags.dir, Log: log, Builder: builder})
 		if err != nil {
 			return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 		}
 		fmt.Fprintf(streams.Out, "local cluster up: %s\nkubeconfig: %s\n", state.Server, state.Kubeconfig)
+		if flags.flagger {
+			binary, err := localcluster.InstallFlagger(cmd.Context(), state, builder)
+			if err != nil {
+				return fmt.Errorf("%w: flagger: %w", runner.ErrBackend, err)
+			}
+			fmt.Fprintf(streams.Out, "flagger %s: %s (CRDs applied; each flagger run starts its own controller)\n", localcluster.FlaggerVersion, binary)
+		}
 		return nil
 	}}
+	up.Flags().BoolVar(&flags.flagger, "flagger", false, "local: also build (or find) Flagger "+localcluster.FlaggerVersion+" and apply its CRDs")
 	up.Flags().BoolVar(&flags.keep, "keep", false, "kind: keep a cluster whose set-up failed or was interrupted (to debug it)")
 	up.Flags().BoolVar(&flags.reuse, "reuse", false, "kind: run on an existing cluster of this name that canarylab did not create")
 	up.Flags().BoolVar(&flags.dryRun, "dry-run", false, "kind: print the steps and the kind config, create nothing")
@@ -108,7 +123,7 @@ kubeconfig to the cluster's directory. --dry-run prints the steps and the kind c
 // resolve checks the flags against the provider and fills in defaults.
 func (f *clusterFlags) resolve(cmd *cobra.Command) error {
 	onlyFor := map[string][]string{
-		"local": {"bin-dir"},
+		"local": {"bin-dir", "flagger"},
 		"kind":  {"name", "reuse", "dry-run", "http-port"},
 	}
 	if cmd.Name() == "up" {

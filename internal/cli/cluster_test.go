@@ -49,6 +49,7 @@ func TestClusterFlagMistakesAreUsageErrors(t *testing.T) {
 		{"cluster", "up", "--dry-run"},
 		{"cluster", "up", "--reuse"},
 		{"cluster", "up", "--keep"},
+		{"cluster", "up", "--provider", "kind", "--flagger", "--dry-run"},
 		{"cluster", "down", "--provider", "kind", "--keep"},
 		{"cluster", "status", "--provider", "kind", "--bin-dir", "/tmp"},
 	} {
