@@ -194,3 +194,25 @@ func TestLoadAll(t *testing.T) {
 		t.Errorf("two valid files: %d %v", len(scenarios), err)
 	}
 }
+
+// Argo Rollouts operations and a VirtualService revert have no Flagger
+// counterpart: a Flagger scenario naming them is invalid, at their lines.
+func TestFlaggerScenarioRejectsArgoOnlyEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	manifests := abs(t, "../manifests/demo/flagger")
+	writeScenario(t, dir, "controller: flagger\n  manifests:\n    - "+manifests+"/deployment.yaml\n    - "+manifests+"/canary-gates.yaml\n"+
+		"  events:\n    - {at: 1m, action: promote-full}\n    - {at: 2m, action: retry}\n    - {at: 3m, fault: gitops-revert}\n    - {at: 4m, action: promote}")
+	_, err := Load(filepath.Join(dir, "s.yaml"))
+	if err == nil {
+		t.Fatal("a Flagger scenario with promote-full, retry and gitops-revert loaded")
+	}
+	for _, want := range []string{"s.yaml:11: action promote-full is an Argo Rollouts operation", "s.yaml:12: action retry", "s.yaml:13: gitops-revert re-applies"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "s.yaml:14") {
+		t.Errorf("promote is a Flagger action (the confirm-promotion gate), but was rejected:\n%v", err)
+	}
+}

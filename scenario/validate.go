@@ -127,6 +127,11 @@ func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
 			ps.add(file, at("action"), "unknown action %q: one of %s", event.Action, strings.Join(Actions, ", "))
 			return
 		}
+		if sc.Spec.Controller == ControllerFlagger && (event.Action == ActionPromoteFull || event.Action == ActionRetry) {
+			// Flagger has no such operation: its gates are loadtester webhooks,
+			// and a failed canary starts again only on a new revision.
+			ps.add(file, at("action"), "action %s is an Argo Rollouts operation; with Flagger use promote (opens the confirm-promotion gate), abort (opens the rollback gate) or release (a new revision)", event.Action)
+		}
 		if event.Action == ActionRelease {
 			sc.checkImage(ps, path+".image", event.Image)
 		} else if event.Image != "" {
@@ -166,6 +171,9 @@ func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
 			ps.add(file, at("count"), "pod-kill count %d is negative", event.Count)
 		}
 	case FaultGitopsRevert:
+		if sc.Spec.Controller == ControllerFlagger {
+			ps.add(file, at("fault"), "gitops-revert re-applies a VirtualService from Git; Flagger generates its routing objects, so a Flagger scenario has none to revert")
+		}
 		if event.Every.Duration < 0 {
 			ps.add(file, at("every"), "gitops-revert every %s is negative", event.Every.Duration)
 		}
