@@ -148,15 +148,15 @@ func (f *clusterFlags) resolve(cmd *cobra.Command) error {
 			return &usageError{fmt.Errorf("--http-port %d: use a port number, or 0 for a free one", f.httpPort)}
 		}
 	}
-	if f.dir != "" {
-		return nil
-	}
 	if f.cacheDir == "" {
 		dir, err := localcluster.DefaultCacheDir()
 		if err != nil {
 			return err
 		}
 		f.cacheDir = dir
+	}
+	if f.dir != "" {
+		return nil
 	}
 	f.dir = filepath.Join(f.cacheDir, "local-cluster")
 	if f.provider == "kind" {
