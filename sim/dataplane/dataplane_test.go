@@ -60,7 +60,7 @@ func TestQuantileMatchesPromQL(t *testing.T) {
 	world := New(loop, Config{Namespace: "default", App: "demo", StableImage: "slow", RPS: 1000, Seed: 3,
 		Profiles: fixtures.Profiles{"slow": {Latency: fixtures.Latency{}}}})
 	counts := []int64{0, 0, 10, 40, 100, 300, 400, 100, 40, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	world.telemetry.record("demo", "200", 1000, counts, 50)
+	world.telemetry.record(hop{client: ingressGateway, service: "demo", workload: "demo"}, "200", 1000, counts, 50)
 	store, err := metricstore.New()
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestQuantileMatchesPromQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	promql := float64(value.(model.Vector)[0].Value)
-	if ours := quantileFromBuckets(0.99, counts); math.Abs(ours-promql) > 1e-6 {
+	if ours := quantileFromBuckets(0.99, counts, EnvoyBuckets); math.Abs(ours-promql) > 1e-6 {
 		t.Fatalf("p99 %v, PromQL says %v", ours, promql)
 	}
 }

@@ -77,23 +77,17 @@ func (m latencyModel) meanMs() float64 {
 	return math.Exp(m.mu+m.sigma*m.sigma/2) + m.addedMs
 }
 
-// EnvoyBuckets are Envoy's default histogram bucket bounds in milliseconds
-// (envoyproxy/envoy source/common/stats/histogram_impl.cc,
-// HistogramSettingsImpl::defaultBuckets), which Istio keeps unless
-// sidecar.istio.io/statsHistogramBuckets is set.
-var EnvoyBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
-
-// bucketProbabilities is the probability of each bucket of EnvoyBuckets and
+// bucketProbabilities is the probability of each bucket over bounds and
 // the +Inf bucket (non-cumulative).
-func (m latencyModel) bucketProbabilities() []float64 {
-	probabilities := make([]float64, len(EnvoyBuckets)+1)
+func (m latencyModel) bucketProbabilities(bounds []float64) []float64 {
+	probabilities := make([]float64, len(bounds)+1)
 	previous := 0.0
-	for i, bound := range EnvoyBuckets {
+	for i, bound := range bounds {
 		cumulative := m.cdf(bound)
 		probabilities[i] = max(cumulative-previous, 0)
 		previous = cumulative
 	}
-	probabilities[len(EnvoyBuckets)] = max(1-previous, 0)
+	probabilities[len(bounds)] = max(1-previous, 0)
 	return probabilities
 }
 
@@ -118,9 +112,9 @@ func multinomial(rng *rand.Rand, n int64, probabilities []float64, counts []int6
 }
 
 // quantileFromBuckets estimates a quantile from non-cumulative bucket counts
-// over EnvoyBuckets the way PromQL's histogram_quantile does: linear
+// over bounds and +Inf the way PromQL's histogram_quantile does: linear
 // interpolation inside the bucket, the lower bound of the first bucket at 0.
-func quantileFromBuckets(q float64, counts []int64) float64 {
+func quantileFromBuckets(q float64, counts []int64, bounds []float64) float64 {
 	var total int64
 	for _, c := range counts {
 		total += c
@@ -132,17 +126,17 @@ func quantileFromBuckets(q float64, counts []int64) float64 {
 	var cumulative int64
 	for i, c := range counts {
 		if float64(cumulative+c) >= rank && c > 0 {
-			if i == len(EnvoyBuckets) {
-				return EnvoyBuckets[len(EnvoyBuckets)-1]
+			if i == len(bounds) {
+				return bounds[len(bounds)-1]
 			}
 			lower := 0.0
 			if i > 0 {
-				lower = EnvoyBuckets[i-1]
+				lower = bounds[i-1]
 			}
-			upper := EnvoyBuckets[i]
+			upper := bounds[i]
 			return lower + (upper-lower)*(rank-float64(cumulative))/float64(c)
 		}
 		cumulative += c
 	}
-	return EnvoyBuckets[len(EnvoyBuckets)-1]
+	return bounds[len(bounds)-1]
 }

@@ -15,15 +15,17 @@ type Stats struct {
 	P99Ms            map[string][]float64
 
 	second  map[string]*secondStats
+	bounds  []float64 // the mesh's latency buckets
 	started bool
 }
 
 type secondStats struct {
 	requests, failed int64
-	buckets          [20]int64
+	buckets          [maxBuckets]int64
 }
 
-func (s *Stats) start(time.Duration) {
+func (s *Stats) start(bounds []float64) {
+	s.bounds = bounds
 	s.Total = map[string]int64{"stable": 0, "canary": 0}
 	s.Failed = map[string]int64{"stable": 0, "canary": 0}
 	s.Requests = map[string][]int64{"stable": nil, "canary": nil}
@@ -55,7 +57,7 @@ func (s *Stats) closeSecond(end time.Duration) {
 		second := s.second[class]
 		s.Requests[class] = append(s.Requests[class], second.requests)
 		s.Errors[class] = append(s.Errors[class], second.failed)
-		p99 := quantileFromBuckets(0.99, second.buckets[:])
+		p99 := quantileFromBuckets(0.99, second.buckets[:len(s.bounds)+1], s.bounds)
 		s.P99Ms[class] = append(s.P99Ms[class], math.Round(p99*10)/10)
 		*second = secondStats{}
 	}

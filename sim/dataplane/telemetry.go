@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -11,44 +13,134 @@ import (
 	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
-// Telemetry holds Istio's standard HTTP metrics as the ingress gateway
-// (reporter="source") and the workload's sidecar (reporter="destination")
-// report them: istio_requests_total and the
-// istio_request_duration_milliseconds histogram (Istio metrics reference,
-// istio.io docs/reference/config/metrics). Label values follow what Istio
-// derives for an Argo Rollouts pod: destination_workload is the Rollout name
-// (Istio strips rollouts-pod-template-hash from the ReplicaSet name), and
-// destination_service is the FQDN of the Service the route sent it to.
-type Telemetry struct {
-	namespace, app string
-	series         map[seriesKey]*seriesValues
+// Meshes the data plane can produce telemetry for; "" is Istio.
+const (
+	MeshIstio   = "istio"
+	MeshLinkerd = "linkerd"
+)
+
+// ErrUnknownMesh is returned for a Config.Mesh the data plane does not model.
+var ErrUnknownMesh = errors.New("unknown service mesh")
+
+// mesh is what the telemetry of one service mesh's proxies differs in.
+// Implementations: istio (istio.go) and linkerd (linkerd.go).
+type mesh interface {
+	// bounds are the latency histogram's finite bucket bounds in ms.
+	bounds() []float64
+	// metricNames are the request counter's and the latency histogram's
+	// names, the histogram's without its _bucket, _sum and _count suffixes.
+	metricNames() (counter, histogram string)
+	// keys appends the series that count a batch answered with code; none
+	// where no proxy of the mesh sees it.
+	keys(dst []seriesKey, hop hop, code string) []seriesKey
+	// labels is a series' label set, without metric name and le.
+	labels(key seriesKey) labels.Labels
+}
+
+func newMesh(cfg Config) (mesh, error) {
+	switch cfg.Mesh {
+	case "", MeshIstio:
+		return istio{namespace: cfg.Namespace}, nil
+	case MeshLinkerd:
+		port := cfg.Port
+		if port == 0 {
+			port = 80
+		}
+		return linkerd{namespace: cfg.Namespace, port: strconv.Itoa(port)}, nil
+	}
+	return nil, fmt.Errorf("mesh %q: %w (want %q or %q)", cfg.Mesh, ErrUnknownMesh, MeshIstio, MeshLinkerd)
+}
+
+// maxBuckets is the most latency buckets, +Inf included, any mesh has; it
+// sizes the per-batch arrays so serving a batch does not allocate.
+const maxBuckets = 26
+
+// hop is a batch of requests from a client to one Service's endpoints.
+type hop struct {
+	client    client
+	authority string // the host the client addressed; "" is service
+	service   string // the Service the route chose
+	workload  string // of the ReplicaSet that served it; "" if none was ready
+}
+
+// client is the workload requests come from.
+type client struct{ workload, namespace, serviceAccount string }
+
+var ingressGateway = client{workload: "istio-ingressgateway", namespace: "istio-system", serviceAccount: "istio-ingressgateway-service-account"}
+
+// loadtester is Flagger's load generator, deployed in the app's namespace
+// as in Flagger's tutorials.
+func loadtester(namespace string) client {
+	return client{workload: "flagger-loadtester", namespace: namespace, serviceAccount: "default"}
 }
 
 type seriesKey struct {
-	reporter, host, code, flags string
+	reporter string // Istio's reporter, Linkerd's direction
+	host     string // Istio's destination_service, Linkerd's authority
+	code     string
+	flags    string // Istio's response_flags
+	workload string
+	client   client
+}
+
+func (a seriesKey) less(b seriesKey) bool {
+	switch {
+	case a.reporter != b.reporter:
+		return a.reporter < b.reporter
+	case a.host != b.host:
+		return a.host < b.host
+	case a.code != b.code:
+		return a.code < b.code
+	case a.flags != b.flags:
+		return a.flags < b.flags
+	case a.workload != b.workload:
+		return a.workload < b.workload
+	case a.client.workload != b.client.workload:
+		return a.client.workload < b.client.workload
+	}
+	return a.client.namespace < b.client.namespace
+}
+
+// Telemetry is the request metrics the mesh's proxies expose, as
+// Prometheus stores them: a request counter and a latency histogram in
+// milliseconds per series.
+type Telemetry struct {
+	mesh   mesh
+	series map[seriesKey]*seriesValues
+	keys   []seriesKey // scratch for mesh.keys
+	// Metric names and le values, built once.
+	counter, sum, count, bucket string
+	les                         []string
 }
 
 type seriesValues struct {
 	requests float64
-	buckets  [20]float64 // cumulative counts over EnvoyBuckets and +Inf
+	buckets  []float64 // cumulative counts over the mesh's bounds and +Inf
 	sum      float64
 	// Label sets, built once.
 	requestLabels, sumLabels, countLabels labels.Labels
 	bucketLabels                          []labels.Labels
 	// refs cache the TSDB series references: request, sum, count, buckets.
-	refs [23]storage.SeriesRef
+	refs []storage.SeriesRef
 }
 
-func newTelemetry(namespace, app string) *Telemetry {
-	return &Telemetry{namespace: namespace, app: app, series: map[seriesKey]*seriesValues{}}
+func newTelemetry(m mesh) *Telemetry {
+	counter, histogram := m.metricNames()
+	t := &Telemetry{mesh: m, series: map[seriesKey]*seriesValues{},
+		counter: counter, sum: histogram + "_sum", count: histogram + "_count", bucket: histogram + "_bucket"}
+	for _, bound := range m.bounds() {
+		t.les = append(t.les, strconv.FormatFloat(bound, 'f', -1, 64))
+	}
+	t.les = append(t.les, "+Inf")
+	return t
 }
 
 func (t *Telemetry) values(key seriesKey) *seriesValues {
 	if values, ok := t.series[key]; ok {
 		return values
 	}
-	values := &seriesValues{}
-	base := t.labels(key)
+	values := &seriesValues{buckets: make([]float64, len(t.les)), refs: make([]storage.SeriesRef, len(t.les)+3)}
+	base := t.mesh.labels(key)
 	with := func(name string, extra ...string) labels.Labels {
 		builder := labels.NewBuilder(base)
 		builder.Set(labels.MetricName, name)
@@ -57,66 +149,33 @@ func (t *Telemetry) values(key seriesKey) *seriesValues {
 		}
 		return builder.Labels()
 	}
-	values.requestLabels = with("istio_requests_total")
-	values.sumLabels = with("istio_request_duration_milliseconds_sum")
-	values.countLabels = with("istio_request_duration_milliseconds_count")
-	for _, bound := range EnvoyBuckets {
-		values.bucketLabels = append(values.bucketLabels, with("istio_request_duration_milliseconds_bucket", "le", strconv.FormatFloat(bound, 'f', -1, 64)))
+	values.requestLabels = with(t.counter)
+	values.sumLabels = with(t.sum)
+	values.countLabels = with(t.count)
+	for _, le := range t.les {
+		values.bucketLabels = append(values.bucketLabels, with(t.bucket, "le", le))
 	}
-	values.bucketLabels = append(values.bucketLabels, with("istio_request_duration_milliseconds_bucket", "le", "+Inf"))
 	t.series[key] = values
 	return values
 }
 
-func (t *Telemetry) labels(key seriesKey) labels.Labels {
-	fqdn := key.host + "." + t.namespace + ".svc.cluster.local"
-	workload, workloadNamespace, app, principal, security := t.app, t.namespace, t.app,
-		"spiffe://cluster.local/ns/"+t.namespace+"/sa/default", "mutual_tls"
-	if key.reporter == "source" {
-		security = "unknown"
-	}
-	if key.flags == "UH" {
-		// Never reached a workload: Istio fills destination workload labels with "unknown".
-		workload, workloadNamespace, app, principal = "unknown", "unknown", "unknown", "unknown"
-	}
-	return labels.FromStrings(
-		"reporter", key.reporter,
-		"source_workload", "istio-ingressgateway",
-		"source_workload_namespace", "istio-system",
-		"source_app", "istio-ingressgateway",
-		"source_version", "unknown",
-		"source_canonical_service", "istio-ingressgateway",
-		"source_canonical_revision", "latest",
-		"source_principal", "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
-		"source_cluster", "Kubernetes",
-		"destination_workload", workload,
-		"destination_workload_namespace", workloadNamespace,
-		"destination_app", app,
-		"destination_version", "unknown",
-		"destination_canonical_service", app,
-		"destination_canonical_revision", "latest",
-		"destination_principal", principal,
-		"destination_service", fqdn,
-		"destination_service_name", key.host,
-		"destination_service_namespace", t.namespace,
-		"destination_cluster", "Kubernetes",
-		"request_protocol", "http",
-		"response_code", key.code,
-		"response_flags", key.flags,
-		"grpc_response_status", "",
-		"connection_security_policy", security,
-	)
-}
-
-// record adds k requests answered with code at host, with their latency
-// bucket counts, to both reporters.
-func (t *Telemetry) record(host, code string, k int64, buckets []int64, meanMs float64) {
+// record adds k requests of a hop answered with code, with their
+// non-cumulative latency bucket counts, to every series that counts them.
+// Nil buckets mean answered at once (no endpoint): every bucket, no time.
+func (t *Telemetry) record(h hop, code string, k int64, buckets []int64, meanMs float64) {
 	if k == 0 {
 		return
 	}
-	for _, reporter := range []string{"source", "destination"} {
-		values := t.values(seriesKey{reporter: reporter, host: host, code: code, flags: "-"})
+	t.keys = t.mesh.keys(t.keys[:0], h, code)
+	for _, key := range t.keys {
+		values := t.values(key)
 		values.requests += float64(k)
+		if buckets == nil {
+			for i := range values.buckets {
+				values.buckets[i] += float64(k)
+			}
+			continue
+		}
 		values.sum += float64(k) * meanMs
 		var cumulative int64
 		for i, count := range buckets {
@@ -126,36 +185,15 @@ func (t *Telemetry) record(host, code string, k int64, buckets []int64, meanMs f
 	}
 }
 
-// recordNoUpstream adds k requests the gateway answered 503 itself.
-func (t *Telemetry) recordNoUpstream(host string, k int64) {
-	values := t.values(seriesKey{reporter: "source", host: host, code: "503", flags: "UH"})
-	values.requests += float64(k)
-	for i := range values.buckets {
-		values.buckets[i] += float64(k) // answered at once: every bucket
-	}
-}
-
 // Scrape returns every series' current value, as a Prometheus scrape of
-// the sidecars and the gateway would see them, in a stable order.
+// the proxies would see them, in a stable order.
 func (t *Telemetry) Scrape() []metricstore.Sample {
 	keys := make([]seriesKey, 0, len(t.series))
 	for key := range t.series {
 		keys = append(keys, key)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.reporter != b.reporter {
-			return a.reporter < b.reporter
-		}
-		if a.host != b.host {
-			return a.host < b.host
-		}
-		if a.code != b.code {
-			return a.code < b.code
-		}
-		return a.flags < b.flags
-	})
-	samples := make([]metricstore.Sample, 0, len(keys)*(len(EnvoyBuckets)+4))
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	samples := make([]metricstore.Sample, 0, len(keys)*(len(t.les)+3))
 	for _, key := range keys {
 		values := t.series[key]
 		samples = append(samples,

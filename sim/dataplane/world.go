@@ -1,15 +1,18 @@
 // Package dataplane is the sim's cluster below the controller: ReplicaSets
 // and their pods (start-up, crash, loss and replacement), Services, the
-// Istio VirtualService routing user traffic, generated load, and the Istio
-// telemetry that Prometheus scrapes. The controller models drive it the way
-// the real controllers drive a cluster: by scaling ReplicaSets, moving
-// Service selectors and writing VirtualService weights.
+// VirtualService (or TrafficSplit) routing the traffic to the app's host,
+// generated user load and loadtester load, and the mesh's telemetry
+// (Istio's or Linkerd's) that Prometheus scrapes. The controller models
+// drive it the way the real controllers drive a cluster: by scaling
+// ReplicaSets, moving Service selectors and writing route weights.
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -21,7 +24,8 @@ import (
 // Config sets up a world.
 type Config struct {
 	Namespace string
-	// App is the workload name (the Rollout's), used as destination_workload.
+	// App is the workload of CreateReplicaSet's ReplicaSets (the Rollout's
+	// name) and of empty Service selectors.
 	App string
 	// StableImage classifies requests as stable (served by it) or canary.
 	StableImage string
@@ -38,6 +42,27 @@ type Config struct {
 	// CrashBackoff is how long a crashed container waits before restarting.
 	CrashBackoff time.Duration
 	Seed         uint64
+	// Mesh is the service mesh whose telemetry the world produces:
+	// "" or "istio", or "linkerd".
+	Mesh string
+	// RoutedHost is the host the route rules apply to (the VirtualService
+	// or TrafficSplit apex Service), for loads addressing it; user traffic
+	// always takes the route rules. Empty: only user traffic is routed.
+	RoutedHost string
+	// Port is the Services' port in Linkerd's authority label; 0 is 80.
+	Port int
+}
+
+// Validate reports every field New cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := newMesh(c); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d: outside 0..65535", c.Port))
+	}
+	return errors.Join(errs...)
 }
 
 // Pod is one pod of a ReplicaSet.
@@ -51,11 +76,14 @@ type Pod struct {
 
 // ReplicaSet is a set of identical pods of one image.
 type ReplicaSet struct {
-	Name    string
-	Hash    string
-	Image   string
-	Desired int
-	Pods    []*Pod
+	Name string
+	Hash string
+	// Workload owns the ReplicaSet (Rollout or Deployment): Istio's
+	// destination_workload, Linkerd's deployment label.
+	Workload string
+	Image    string
+	Desired  int
+	Pods     []*Pod
 	// MinReadySeconds is how long a pod must be ready to count as available.
 	MinReadySeconds time.Duration
 	profile         fixtures.Profile
@@ -89,17 +117,13 @@ func (rs *ReplicaSet) AvailableReplicas(now time.Duration) int {
 // Replicas counts existing pods.
 func (rs *ReplicaSet) Replicas() int { return len(rs.Pods) }
 
-// Service selects the pods of one ReplicaSet by pod-template hash, or every
-// pod of the app when Selector is empty.
+// Service selects the pods of every ReplicaSet of Workload when it is set,
+// else of one ReplicaSet by pod-template hash, or every pod of the app
+// (Config.App) when Selector is empty.
 type Service struct {
 	Name     string
 	Selector string
-}
-
-// Route is one weighted destination of the VirtualService.
-type Route struct {
-	Host   string
-	Weight int
+	Workload string
 }
 
 // Faults active on the data plane.
@@ -118,17 +142,24 @@ type World struct {
 
 	replicaSets []*ReplicaSet
 	services    map[string]*Service
-	// routes is the VirtualService's weighted route; nil without traffic
-	// routing, when entry receives all traffic.
-	routes []Route
-	entry  string
+	// routing is on once route rules are written; without it entry
+	// receives all user traffic.
+	routing bool
+	rules   []HTTPRoute
+	regexps map[string]*regexp.Regexp // of the rules' header matches, compiled once
+	entry   string
 
 	faults faults
 
 	telemetry *Telemetry
+	bounds    []float64 // the mesh's latency buckets
 	lastFlush time.Duration
 	loadStart time.Duration
 	hitsSoFar float64
+
+	loads                       []*activeLoad
+	loadTotal, loadFailed       int64
+	mirroredTotal, mirrorFailed int64
 
 	// OnPodsChanged is called whenever pod readiness or counts change: the
 	// controller's ReplicaSet watch.
@@ -138,8 +169,13 @@ type World struct {
 	latencies map[latencyKey]cachedLatency
 }
 
-// New builds an empty world on loop.
+// New builds an empty world on loop. It panics on a Config that Validate
+// rejects: callers validate their input first.
 func New(loop *vclock.Loop, cfg Config) *World {
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Sprintf("dataplane.New: %v", err))
+	}
+	m, _ := newMesh(cfg) // its error is Validate's
 	if cfg.CrashBackoff == 0 {
 		cfg.CrashBackoff = 10 * time.Second
 	}
@@ -157,12 +193,13 @@ func New(loop *vclock.Loop, cfg Config) *World {
 		w.cfg.Pacer = vegeta.ConstantPacer{Freq: int(math.Round(cfg.RPS * 1000)), Per: 1000 * time.Second}
 	}
 	w.loadStart = loop.Now()
-	w.telemetry = newTelemetry(cfg.Namespace, cfg.App)
-	w.stats.start(loop.Now())
+	w.telemetry = newTelemetry(m)
+	w.bounds = m.bounds()
+	w.stats.start(w.bounds)
 	return w
 }
 
-// Telemetry is the Istio metrics the world has produced so far.
+// Telemetry is the mesh metrics the world has produced so far.
 func (w *World) Telemetry() *Telemetry { return w.telemetry }
 
 // Class is "stable" for the stable image, "canary" for any other.
@@ -186,9 +223,17 @@ func (w *World) ReplicaSet(hash string) *ReplicaSet {
 // ReplicaSets lists every ReplicaSet in creation order.
 func (w *World) ReplicaSets() []*ReplicaSet { return w.replicaSets }
 
-// CreateReplicaSet adds a ReplicaSet for image at zero replicas.
+// CreateReplicaSet adds a ReplicaSet of the app (Config.App) for image at
+// zero replicas.
 func (w *World) CreateReplicaSet(hash, image string) *ReplicaSet {
-	rs := &ReplicaSet{Name: w.cfg.App + "-" + hash, Hash: hash, Image: image, profile: w.cfg.Profiles[image].WithDefaults()}
+	return w.CreateWorkloadReplicaSet(w.cfg.App, hash, image)
+}
+
+// CreateWorkloadReplicaSet adds a ReplicaSet of a workload for image at
+// zero replicas. Hashes must be unique in the world: ReplicaSet and
+// SetService find ReplicaSets by hash alone.
+func (w *World) CreateWorkloadReplicaSet(workload, hash, image string) *ReplicaSet {
+	rs := &ReplicaSet{Name: workload + "-" + hash, Hash: hash, Workload: workload, Image: image, profile: w.cfg.Profiles[image].WithDefaults()}
 	w.replicaSets = append(w.replicaSets, rs)
 	return rs
 }
@@ -336,190 +381,60 @@ func (w *World) SetLatencyInjection(target string, delay time.Duration) {
 	w.faults.latency[target] = delay
 }
 
-// SetNoTraffic stops (or restarts) the user load.
+// SetNoTraffic stops (or restarts) the user load; loads (AddLoad) go on.
 func (w *World) SetNoTraffic(on bool) {
 	w.Flush()
 	w.faults.noTraffic = on
 }
 
-// SetService creates or updates a Service's selector.
+// SetService creates or updates a Service selecting by pod-template hash
+// ("" selects every pod of the app).
 func (w *World) SetService(name, selector string) {
 	w.Flush()
 	if service, ok := w.services[name]; ok {
-		service.Selector = selector
+		service.Selector, service.Workload = selector, ""
 		return
 	}
 	w.services[name] = &Service{Name: name, Selector: selector}
 }
 
+// SetWorkloadService creates or updates a Service selecting every pod of a
+// workload, as a Deployment's app label does.
+func (w *World) SetWorkloadService(name, workload string) {
+	w.Flush()
+	if service, ok := w.services[name]; ok {
+		service.Selector, service.Workload = "", workload
+		return
+	}
+	w.services[name] = &Service{Name: name, Workload: workload}
+}
+
 // Service returns a Service or nil.
 func (w *World) Service(name string) *Service { return w.services[name] }
 
-// SetEntry routes all traffic to one Service (no traffic routing).
-func (w *World) SetEntry(service string) {
-	w.Flush()
-	w.entry = service
-	w.routes = nil
-}
-
-// SetRoutes writes the VirtualService's weighted destinations.
-func (w *World) SetRoutes(routes []Route) {
-	w.Flush()
-	w.routes = append(w.routes[:0:0], routes...)
-}
-
-// Routes returns the VirtualService's current destinations.
-func (w *World) Routes() []Route { return append([]Route(nil), w.routes...) }
-
-// endpointShare is one destination of traffic with its share of requests.
-type endpointShare struct {
-	host  string
-	rs    *ReplicaSet // nil: no ready endpoint, the gateway answers 503
-	share float64
-}
-
-// destinations splits traffic over hosts and ReplicaSets as Envoy would:
-// by route weight, then evenly over the ready endpoints of each Service.
-func (w *World) destinations() []endpointShare {
-	var shares []endpointShare
-	add := func(host string, weight float64) {
-		service := w.services[host]
-		readyTotal := 0
-		if service != nil {
-			for _, rs := range w.replicaSets {
-				if service.Selector == "" || service.Selector == rs.Hash {
-					readyTotal += rs.ReadyReplicas()
-				}
-			}
-		}
-		if readyTotal == 0 {
-			shares = append(shares, endpointShare{host: host, share: weight})
-			return
-		}
-		for _, rs := range w.replicaSets {
-			if service.Selector == "" || service.Selector == rs.Hash {
-				if ready := rs.ReadyReplicas(); ready > 0 {
-					shares = append(shares, endpointShare{host: host, rs: rs, share: weight * float64(ready) / float64(readyTotal)})
-				}
-			}
-		}
+func (w *World) selects(service *Service, rs *ReplicaSet) bool {
+	switch {
+	case service.Workload != "":
+		return rs.Workload == service.Workload
+	case service.Selector == "":
+		return rs.Workload == w.cfg.App
 	}
-	if w.routes == nil {
-		if w.entry != "" {
-			add(w.entry, 1)
-		}
-		return shares
-	}
-	total := 0
-	for _, route := range w.routes {
-		total += route.Weight
-	}
-	for _, route := range w.routes {
-		if route.Weight > 0 && total > 0 {
-			add(route.Host, float64(route.Weight)/float64(total))
-		}
-	}
-	return shares
-}
-
-// CanaryWeight is the percentage of traffic routed to the canary: the
-// VirtualService weight of hosts whose pods run a canary image, or, without
-// traffic routing, the canary share of ready endpoints.
-func (w *World) CanaryWeight(canaryHost string) int {
-	if w.routes != nil {
-		for _, route := range w.routes {
-			if route.Host == canaryHost {
-				return route.Weight
-			}
-		}
-		return 0
-	}
-	canary := 0.0
-	for _, share := range w.destinations() {
-		if share.rs != nil && w.Class(share.rs.Image) == "canary" {
-			canary += share.share
-		}
-	}
-	return int(math.Round(canary * 100))
-}
-
-// Flush generates the traffic from the last flush up to now under the state
-// as it was, so that every change of routing, pods or faults takes effect at
-// its exact virtual time.
-func (w *World) Flush() {
-	now := w.loop.Now()
-	for w.lastFlush < now {
-		// Cut at whole seconds so the per-second series is exact.
-		next := min(now, (w.lastFlush/time.Second+1)*time.Second)
-		w.generate(w.lastFlush, next)
-		w.lastFlush = next
-		if next%time.Second == 0 {
-			w.stats.closeSecond(next)
-		}
-	}
-}
-
-func (w *World) generate(from, to time.Duration) {
-	if w.faults.noTraffic {
-		return
-	}
-	// The pacer's rate at the segment's middle, times its length: exact for
-	// a constant pacer, and segments are at most a second long.
-	w.hitsSoFar += w.cfg.Pacer.Rate((from+to)/2-w.loadStart) * (to - from).Seconds()
-	n := int64(math.Floor(w.hitsSoFar + 1e-9))
-	w.hitsSoFar -= float64(n)
-	if n == 0 {
-		return
-	}
-	shares := w.destinations()
-	if len(shares) == 0 {
-		return
-	}
-	remaining, mass := n, 1.0
-	for i, share := range shares {
-		k := remaining
-		if i < len(shares)-1 && mass > share.share {
-			k = binomial(w.rng, remaining, share.share/mass)
-		}
-		remaining -= k
-		mass -= share.share
-		if k > 0 {
-			w.serve(share, k, from)
-		}
-	}
-}
-
-// serve answers k requests at one destination and records telemetry.
-func (w *World) serve(share endpointShare, k int64, at time.Duration) {
-	if share.rs == nil {
-		// No healthy upstream: the gateway answers 503 (response flag UH)
-		// without reaching a workload.
-		w.telemetry.recordNoUpstream(share.host, k)
-		w.stats.add(at, w.hostClass(share.host), k, k, nil)
-		return
-	}
-	rs := share.rs
-	class := w.Class(rs.Image)
-	errorRate := 1 - (1-rs.profile.ErrorRate)*(1-w.injected(w.faults.errorRate, class))
-	failed := binomial(w.rng, k, errorRate)
-	delay := w.faults.latency[class] + w.faults.latency["all"]
-	model, probabilities := w.latency(rs, delay)
-	var okBuckets, failedBuckets [20]int64
-	multinomial(w.rng, k-failed, probabilities, okBuckets[:])
-	multinomial(w.rng, failed, probabilities, failedBuckets[:])
-	w.telemetry.record(share.host, "200", k-failed, okBuckets[:], model.meanMs())
-	w.telemetry.record(share.host, "500", failed, failedBuckets[:], model.meanMs())
-	var buckets [20]int64
-	for i := range buckets {
-		buckets[i] = okBuckets[i] + failedBuckets[i]
-	}
-	w.stats.add(at, class, k, failed, buckets[:])
+	return service.Selector == rs.Hash
 }
 
 // hostClass is the class of the version a Service selects, for requests
-// that found no ready endpoint.
+// that found no ready endpoint: a workload's newest ReplicaSet's.
 func (w *World) hostClass(host string) string {
-	if service := w.services[host]; service != nil && service.Selector != "" {
+	service := w.services[host]
+	switch {
+	case service == nil:
+	case service.Workload != "":
+		for i := len(w.replicaSets) - 1; i >= 0; i-- {
+			if rs := w.replicaSets[i]; rs.Workload == service.Workload {
+				return w.Class(rs.Image)
+			}
+		}
+	case service.Selector != "":
 		if rs := w.ReplicaSet(service.Selector); rs != nil {
 			return w.Class(rs.Image)
 		}
@@ -535,7 +450,7 @@ func (w *World) latency(rs *ReplicaSet, delay time.Duration) (latencyModel, []fl
 		return cached.model, cached.probabilities
 	}
 	model := newLatencyModel(key.p50, key.p99, delay)
-	cached := cachedLatency{model: model, probabilities: model.bucketProbabilities()}
+	cached := cachedLatency{model: model, probabilities: model.bucketProbabilities(w.bounds)}
 	w.latencies[key] = cached
 	return cached.model, cached.probabilities
 }
