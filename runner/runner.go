@@ -48,6 +48,9 @@ type State struct {
 	Steps int `json:"steps"`
 	// Phase is the rollout's phase (Healthy, Progressing, Paused, Degraded).
 	Phase string `json:"phase"`
+	// Detail is controller-specific progress: for Flagger the failed
+	// checks against the threshold and the last check's values.
+	Detail string `json:"detail,omitempty"`
 	// Requests and Failed are of the last second, by version.
 	Requests map[string]int64 `json:"requests"`
 	Failed   map[string]int64 `json:"failed"`

@@ -17,6 +17,7 @@ import (
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/argorollouts"
 	"github.com/canarylab/canarylab/sim/dataplane"
+	"github.com/canarylab/canarylab/sim/flagger"
 	"github.com/canarylab/canarylab/sim/metricstore"
 	"github.com/canarylab/canarylab/sim/vclock"
 )
@@ -34,6 +35,7 @@ type Config struct {
 	// PodStartLatency is scheduling and container start before readiness.
 	PodStartLatency time.Duration
 	Controller      argorollouts.Config
+	Flagger         flagger.Config
 }
 
 // DefaultConfig is what the sim runs with unless told otherwise.
@@ -43,6 +45,7 @@ func DefaultConfig() Config {
 		ScrapeInterval:  15 * time.Second,
 		PodStartLatency: time.Second,
 		Controller:      argorollouts.DefaultConfig(),
+		Flagger:         flagger.DefaultConfig(),
 	}
 }
 
@@ -59,16 +62,27 @@ func (b *Backend) Name() string { return Name }
 
 // Run replays the scenario in virtual time.
 func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {
-	if sc.Spec.Controller != scenario.ControllerArgoRollouts {
-		return nil, fmt.Errorf("%w: the sim backend models %s only; controller %s is not modelled yet",
-			runner.ErrBackend, scenario.ControllerArgoRollouts, sc.Spec.Controller)
-	}
-	manifests, err := argorollouts.Decode(sc.Documents)
-	if err != nil {
-		return nil, err
-	}
-	if err := manifests.Unsupported(); err != nil {
-		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+	var argo *argorollouts.Manifests
+	var flag *flagger.Manifests
+	switch sc.Spec.Controller {
+	case scenario.ControllerFlagger:
+		m, err := flagger.Decode(sc.Documents)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.Unsupported(); err != nil {
+			return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+		}
+		flag = m
+	default:
+		m, err := argorollouts.Decode(sc.Documents)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.Unsupported(); err != nil {
+			return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
+		}
+		argo = m
 	}
 	store, err := metricstore.New()
 	if err != nil {
@@ -76,7 +90,7 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	}
 	defer store.Close()
 
-	r := newRun(b.Config, sc, manifests, store, opts)
+	r := newRun(b.Config, sc, argo, flag, store, opts)
 	return r.execute(ctx)
 }
 
@@ -87,7 +101,7 @@ type run struct {
 	opts  runner.Options
 	loop  *vclock.Loop
 	world *dataplane.World
-	ctrl  *argorollouts.Controller
+	ctrl  controller
 	store *metricstore.Store
 
 	events        []result.Event
@@ -99,18 +113,34 @@ type run struct {
 	scrapeErr     error
 }
 
-func newRun(cfg Config, sc *scenario.Scenario, m *argorollouts.Manifests, store *metricstore.Store, opts runner.Options) *run {
-	r := &run{cfg: cfg, sc: sc, opts: opts, store: store, loop: vclock.New(-cfg.Warmup)}
-	r.world = dataplane.New(r.loop, dataplane.Config{
-		Namespace:       m.Namespace,
-		App:             m.Rollout.Metadata.Name,
+func newRun(cfg Config, sc *scenario.Scenario, argo *argorollouts.Manifests, flag *flagger.Manifests, store *metricstore.Store, opts runner.Options) *run {
+	world := dataplane.Config{
 		StableImage:     sc.Spec.Stable,
 		Profiles:        sc.Profiles,
 		RPS:             sc.Spec.Load.RPS,
 		PodStartLatency: cfg.PodStartLatency,
 		Seed:            uint64(opts.Seed),
-	})
-	r.ctrl = argorollouts.New(r.loop, r.world, m, r.query, r.emit, cfg.Controller, sc.Spec.Stable)
+	}
+	if flag != nil {
+		// Flagger initialises in two ticks before the release; the warm-up
+		// covers them at any interval.
+		cfg.Warmup = max(cfg.Warmup, 3*flagger.AnalysisInterval(flag.Canary.Spec.Analysis)+time.Minute)
+		world.Namespace, world.App = flag.Namespace, flag.Canary.Spec.TargetRef.Name
+		world.Mesh = flagger.MeshFor(&flag.Canary)
+		world.RoutedHost, _, _ = flagger.ServiceNames(&flag.Canary)
+		if service := flag.Canary.Spec.Service; service != nil && service.Port != nil {
+			world.Port = *service.Port
+		}
+	} else {
+		world.Namespace, world.App = argo.Namespace, argo.Rollout.Metadata.Name
+	}
+	r := &run{cfg: cfg, sc: sc, opts: opts, store: store, loop: vclock.New(-cfg.Warmup)}
+	r.world = dataplane.New(r.loop, world)
+	if flag != nil {
+		r.ctrl = r.newFlagger(flag)
+	} else {
+		r.ctrl = argoModel{argorollouts.New(r.loop, r.world, argo, r.query, r.emit, cfg.Controller, sc.Spec.Stable)}
+	}
 	return r
 }
 
@@ -213,8 +243,9 @@ func (r *run) finished() bool {
 	if now <= r.lastTimed || now < 0 {
 		return false
 	}
-	promoted := r.ctrl.FullyPromoted() && r.ctrl.Phase() == argorollouts.PhaseHealthy && r.ctrl.PromotedAt != nil
-	return (promoted || r.ctrl.AbortedAt != nil) && r.ctrl.Settled && now%time.Second == 0
+	outcome, _ := r.ctrl.Outcome()
+	final := outcome == scenario.OutcomePromoted || outcome == scenario.OutcomeRolledBack
+	return final && r.ctrl.Settled() && now%time.Second == 0
 }
 
 func (r *run) scheduleScrapes(limit time.Duration) {

@@ -54,3 +54,22 @@ func BenchmarkCatalog(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(scenarios)), "scenarios")
 }
+
+// BenchmarkFlaggerLinkerd is the Flagger + Linkerd setup (1m checks, 10%
+// steps to 50%, two built-in Linkerd metrics and a hey load test) replaying
+// a good release to its promotion, about nine virtual minutes.
+func BenchmarkFlaggerLinkerd(b *testing.B) {
+	sc := load(b, "../scenarios/flagger-linkerd-good-release-promoted.yaml")
+	backend := sim.New()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := backend.Run(context.Background(), sc, runner.Options{Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Outcome.Result != scenario.OutcomePromoted {
+			b.Fatalf("outcome %s, want promoted", res.Outcome.Result)
+		}
+	}
+}

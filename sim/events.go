@@ -45,14 +45,8 @@ func (r *run) applyLive(event scenario.Event) {
 func (r *run) applyAction(event scenario.Event) {
 	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
 	switch event.Action {
-	case scenario.ActionPromote:
-		r.ctrl.Promote()
-	case scenario.ActionPromoteFull:
-		r.ctrl.PromoteFull()
-	case scenario.ActionAbort:
-		r.ctrl.Abort()
-	case scenario.ActionRetry:
-		r.ctrl.Retry()
+	case scenario.ActionPromote, scenario.ActionPromoteFull, scenario.ActionAbort, scenario.ActionRetry:
+		r.ctrl.Action(event.Action)
 	case scenario.ActionRelease:
 		emitted.Image = event.Image
 		r.emit(emitted)

@@ -5,8 +5,6 @@ import (
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
-	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
 )
 
 // result builds the Result from what the run observed.
@@ -36,15 +34,8 @@ func (r *run) outcome() result.Outcome {
 		}
 		return result.Seconds(*t)
 	}
-	switch {
-	case r.ctrl.FullyPromoted() && r.ctrl.Phase() == argorollouts.PhaseHealthy && r.ctrl.PromotedAt != nil:
-		return result.Outcome{Result: scenario.OutcomePromoted, AtSeconds: at(r.ctrl.PromotedAt)}
-	case r.ctrl.AbortedAt != nil:
-		return result.Outcome{Result: scenario.OutcomeRolledBack, AtSeconds: at(r.ctrl.AbortedAt)}
-	case r.ctrl.Phase() == argorollouts.PhasePaused:
-		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: at(r.ctrl.PausedAt)}
-	}
-	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+	outcome, when := r.ctrl.Outcome()
+	return result.Outcome{Result: outcome, AtSeconds: at(when)}
 }
 
 // state is the live view's snapshot of the last second.
@@ -64,6 +55,7 @@ func (r *run) state() runner.State {
 		Step:         step,
 		Steps:        steps,
 		Phase:        r.ctrl.Phase(),
+		Detail:       r.ctrl.Detail(),
 		Requests:     map[string]int64{"stable": last(stats.Requests["stable"]), "canary": last(stats.Requests["canary"])},
 		Failed:       map[string]int64{"stable": last(stats.Errors["stable"]), "canary": last(stats.Errors["canary"])},
 		Colors:       map[string]string{"stable": color(r.sc.Spec.Stable), "canary": color(r.ctrl.Image())},

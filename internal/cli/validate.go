@@ -8,6 +8,7 @@ import (
 
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/argorollouts"
+	"github.com/canarylab/canarylab/sim/flagger"
 )
 
 func newValidateCommand(streams Streams) *cobra.Command {
@@ -21,11 +22,24 @@ func newValidateCommand(streams Streams) *cobra.Command {
 			}
 			var problems []scenario.Problem
 			for _, sc := range scenarios {
-				if sc.Spec.Controller != scenario.ControllerArgoRollouts {
-					fmt.Fprintf(streams.Out, "ok   %s (%s; the sim does not model %s yet)\n", sc.Metadata.Name, sc.Path, sc.Spec.Controller)
-					continue
+				var notes []string
+				var err error
+				if sc.Spec.Controller == scenario.ControllerFlagger {
+					var manifests *flagger.Manifests
+					if manifests, err = flagger.Decode(sc.Documents); err == nil {
+						notes = manifests.Warnings()
+						if unsupported := manifests.Unsupported(); unsupported != nil {
+							notes = append(notes, unsupported.Error())
+						}
+					}
+				} else {
+					var manifests *argorollouts.Manifests
+					if manifests, err = argorollouts.Decode(sc.Documents); err == nil {
+						if unsupported := manifests.Unsupported(); unsupported != nil {
+							notes = append(notes, unsupported.Error())
+						}
+					}
 				}
-				manifests, err := argorollouts.Decode(sc.Documents)
 				var invalid *scenario.InvalidError
 				if errors.As(err, &invalid) {
 					problems = append(problems, invalid.Problems...)
@@ -34,11 +48,10 @@ func newValidateCommand(streams Streams) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				note := ""
-				if err := manifests.Unsupported(); err != nil {
-					note = fmt.Sprintf(" — warning: %v", err)
+				fmt.Fprintf(streams.Out, "ok   %s (%s)\n", sc.Metadata.Name, sc.Path)
+				for _, note := range notes {
+					fmt.Fprintf(streams.Out, "     warning: %s\n", note)
 				}
-				fmt.Fprintf(streams.Out, "ok   %s (%s)%s\n", sc.Metadata.Name, sc.Path, note)
 			}
 			if len(problems) > 0 {
 				return &scenario.InvalidError{Problems: problems}

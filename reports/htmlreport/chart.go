@@ -246,7 +246,8 @@ func floats(values []int64) []float64 {
 	return out
 }
 
-// moments marks the decisive events: abort, promotion, a pause for a person.
+// moments marks the decisive events: abort, promotion, a pause for a
+// person (Flagger: phases Failed, Succeeded, WaitingPromotion and Waiting).
 func (c *chart) moments() {
 	top, bottom := panelTop(0), panelTop(chartPanels-1)+panelHeight
 	for _, event := range c.res.Events {
@@ -258,6 +259,17 @@ func (c *chart) moments() {
 			label, color = "promoted", colorOK
 		case result.RolloutPaused:
 			label, color = "paused", colorWarn
+		case result.CanaryPhaseChanged: // Flagger
+			switch event.Phase {
+			case "Succeeded":
+				label, color = "promoted", colorOK
+			case "Failed":
+				label, color = "aborted", colorFail
+			case "WaitingPromotion", "Waiting":
+				label, color = "paused", colorWarn
+			default:
+				continue
+			}
 		default:
 			continue
 		}

@@ -119,6 +119,28 @@ func TestPageShowsWhatHappened(t *testing.T) {
 	}
 }
 
+// A Flagger run's page shows its phases, checks and outcome moment.
+func TestPageShowsFlaggerRun(t *testing.T) {
+	t.Parallel()
+	for name, moment := range map[string]string{
+		"flagger-linkerd-bad-release-rolled-back": `class="moment aborted"`,
+		"flagger-promotion-gate-opened":           `class="moment promoted"`,
+		"flagger-promotion-gate-waits":            `class="moment paused"`,
+	} {
+		res := simulate(t, name)
+		var page bytes.Buffer
+		if err := Page(&page, res); err != nil {
+			t.Fatal(err)
+		}
+		html := page.String()
+		for _, want := range []string{moment, "CanaryPhaseChanged", `class="measurement`, "request-success-rate"} {
+			if !strings.Contains(html, want) {
+				t.Errorf("%s: page lacks %s", name, want)
+			}
+		}
+	}
+}
+
 // A 10-minute run's page stays small enough to mail around.
 func TestTenMinutePageUnderOneMegabyte(t *testing.T) {
 	t.Parallel()

@@ -1,0 +1,538 @@
+// Package flagger models the Flagger controller v1.44.0 (progressive canary,
+// blue/green, A/B and mirroring on Istio or Linkerd) on the sim's virtual
+// clock. It reads the real flagger.app/v1beta1 Canary and MetricTemplate YAML
+// with the target Deployment and reproduces the controller's per-tick state
+// machine as implemented and as measured on the real controller
+// (shared/research/flagger-measured.md). Rules cite the source as
+// FL <path>:<line> (FL = github.com/fluxcd/flagger@v1.44.0).
+package flagger
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/canarylab/canarylab/scenario"
+)
+
+// ObjectMeta is the part of metadata the model reads.
+type ObjectMeta struct {
+	Name        string            `yaml:"name"`
+	Namespace   string            `yaml:"namespace"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// Canary is flagger.app/v1beta1 Canary, the fields the model reads.
+type Canary struct {
+	Metadata ObjectMeta `yaml:"metadata"`
+	Spec     CanarySpec `yaml:"spec"`
+}
+
+// CanarySpec is the Canary's spec.
+type CanarySpec struct {
+	Provider                string     `yaml:"provider"`
+	MetricsServer           string     `yaml:"metricsServer"`
+	TargetRef               *Reference `yaml:"targetRef"`
+	AutoscalerRef           *Reference `yaml:"autoscalerRef"`
+	IngressRef              *Reference `yaml:"ingressRef"`
+	Service                 *Service   `yaml:"service"`
+	Analysis                *Analysis  `yaml:"analysis"`
+	ProgressDeadlineSeconds *int       `yaml:"progressDeadlineSeconds"`
+	SkipAnalysis            bool       `yaml:"skipAnalysis"`
+	Suspend                 bool       `yaml:"suspend"`
+	RevertOnDeletion        bool       `yaml:"revertOnDeletion"`
+}
+
+// Reference names another object.
+type Reference struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Name       string `yaml:"name"`
+}
+
+// Service is the Canary's service block.
+type Service struct {
+	Name       string         `yaml:"name"`
+	Port       *int           `yaml:"port"`
+	TargetPort any            `yaml:"targetPort"`
+	PortName   string         `yaml:"portName"`
+	Hosts      []string       `yaml:"hosts"`
+	Gateways   []string       `yaml:"gateways"`
+	Match      []MatchRequest `yaml:"match"`
+}
+
+// Analysis is spec.analysis.
+type Analysis struct {
+	Interval              string         `yaml:"interval"`
+	Threshold             *int           `yaml:"threshold"`
+	Iterations            *int           `yaml:"iterations"`
+	MaxWeight             int            `yaml:"maxWeight"`
+	StepWeight            *int           `yaml:"stepWeight"`
+	StepWeights           []int          `yaml:"stepWeights"`
+	StepWeightPromotion   int            `yaml:"stepWeightPromotion"`
+	Mirror                bool           `yaml:"mirror"`
+	MirrorWeight          int            `yaml:"mirrorWeight"`
+	PrimaryReadyThreshold *int           `yaml:"primaryReadyThreshold"`
+	CanaryReadyThreshold  *int           `yaml:"canaryReadyThreshold"`
+	Match                 []MatchRequest `yaml:"match"`
+	Metrics               []Metric       `yaml:"metrics"`
+	Webhooks              []Webhook      `yaml:"webhooks"`
+	SessionAffinity       *yaml.Node     `yaml:"sessionAffinity"`
+
+	line  int            // of the analysis block, for error messages
+	lines map[string]int // of its fields, and of webhooks.N and metrics.N
+}
+
+// MatchRequest is an Istio HTTPMatchRequest as the Canary carries it.
+type MatchRequest struct {
+	Headers      map[string]StringMatch `yaml:"headers"`
+	SourceLabels map[string]string      `yaml:"sourceLabels"`
+	URI          *StringMatch           `yaml:"uri"`
+}
+
+// StringMatch is exact, prefix, suffix or regex.
+type StringMatch struct {
+	Exact  string `yaml:"exact"`
+	Prefix string `yaml:"prefix"`
+	Suffix string `yaml:"suffix"`
+	Regex  string `yaml:"regex"`
+}
+
+// Metric is one analysis metric.
+type Metric struct {
+	Name              string            `yaml:"name"`
+	Interval          string            `yaml:"interval"`
+	Threshold         *float64          `yaml:"threshold"`
+	ThresholdRange    *ThresholdRange   `yaml:"thresholdRange"`
+	Query             string            `yaml:"query"`
+	TemplateRef       *TemplateRef      `yaml:"templateRef"`
+	TemplateVariables map[string]string `yaml:"templateVariables"`
+}
+
+// ThresholdRange bounds a metric's value, both ends inclusive.
+type ThresholdRange struct {
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+}
+
+// TemplateRef names a MetricTemplate.
+type TemplateRef struct {
+	Name      string `yaml:"name"`
+	Namespace string `yaml:"namespace"`
+}
+
+// Webhook is one analysis webhook.
+type Webhook struct {
+	Name     string            `yaml:"name"`
+	Type     string            `yaml:"type"`
+	URL      string            `yaml:"url"`
+	Timeout  string            `yaml:"timeout"`
+	Retries  int               `yaml:"retries"`
+	Metadata map[string]string `yaml:"metadata"`
+}
+
+// MetricTemplate is flagger.app/v1beta1 MetricTemplate.
+type MetricTemplate struct {
+	Metadata ObjectMeta `yaml:"metadata"`
+	Spec     struct {
+		Provider struct {
+			Type      string `yaml:"type"`
+			Address   string `yaml:"address"`
+			SecretRef *struct {
+				Name string `yaml:"name"`
+			} `yaml:"secretRef"`
+		} `yaml:"provider"`
+		Query string `yaml:"query"`
+	} `yaml:"spec"`
+}
+
+// Deployment is apps/v1 Deployment, the fields the model reads.
+type Deployment struct {
+	Metadata ObjectMeta `yaml:"metadata"`
+	Spec     struct {
+		Replicas                *int `yaml:"replicas"`
+		ProgressDeadlineSeconds *int `yaml:"progressDeadlineSeconds"`
+		MinReadySeconds         int  `yaml:"minReadySeconds"`
+		Selector                struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
+		Strategy struct {
+			Type          string `yaml:"type"`
+			RollingUpdate *struct {
+				MaxSurge       any `yaml:"maxSurge"`
+				MaxUnavailable any `yaml:"maxUnavailable"`
+			} `yaml:"rollingUpdate"`
+		} `yaml:"strategy"`
+		Template struct {
+			Metadata ObjectMeta `yaml:"metadata"`
+			Spec     struct {
+				Containers []struct {
+					Name  string `yaml:"name"`
+					Image string `yaml:"image"`
+				} `yaml:"containers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+// Manifests are the decoded objects of one Flagger scenario.
+type Manifests struct {
+	Canary      Canary
+	CanaryWhere string
+	Namespace   string
+	Target      *Deployment
+	TargetWhere string
+	Templates   map[string]*MetricTemplate // by namespace/name
+	Services    map[string]bool
+}
+
+// Problems collects file:line problems of the manifests.
+type Problems []scenario.Problem
+
+func (ps *Problems) add(where string, format string, args ...any) {
+	file, line := splitWhere(where)
+	*ps = append(*ps, scenario.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err is nil without problems, else a *scenario.InvalidError.
+func (ps Problems) Err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &scenario.InvalidError{Problems: ps}
+}
+
+func splitWhere(where string) (string, int) {
+	colon := strings.LastIndex(where, ":")
+	if colon < 0 {
+		return where, 0
+	}
+	line, err := strconv.Atoi(where[colon+1:])
+	if err != nil {
+		return where, 0
+	}
+	return where[:colon], line
+}
+
+// Decode reads a Flagger scenario's documents and checks what the API
+// server (the Canary CRD's schema) and the controller would reject.
+func Decode(documents []scenario.Document) (*Manifests, error) {
+	var ps Problems
+	m := &Manifests{Templates: map[string]*MetricTemplate{}, Services: map[string]bool{}}
+	deployments := map[string]*Deployment{}
+	deploymentWhere := map[string]string{}
+	canaries := 0
+	for _, document := range documents {
+		switch document.Kind {
+		case "Canary":
+			canaries++
+			if err := document.Node.Decode(&m.Canary); err != nil {
+				ps.add(document.Where(), "decoding Canary: %v", err)
+				continue
+			}
+			m.CanaryWhere = document.Where()
+			m.Namespace = document.Namespace
+			// The raw analysis block, for the CRD's oneOf (set vs unset).
+			if analysis := lookup(document.Node, "spec", "analysis"); analysis != nil && m.Canary.Spec.Analysis != nil {
+				a := m.Canary.Spec.Analysis
+				a.line, a.lines = analysis.Line, map[string]int{}
+				for i := 0; i+1 < len(analysis.Content); i += 2 {
+					a.lines[analysis.Content[i].Value] = analysis.Content[i].Line
+				}
+				for i, item := range contentOf(lookup(analysis, "webhooks")) {
+					a.lines["webhooks."+strconv.Itoa(i)] = item.Line
+				}
+				for i, item := range contentOf(lookup(analysis, "metrics")) {
+					a.lines["metrics."+strconv.Itoa(i)] = item.Line
+				}
+			}
+		case "MetricTemplate":
+			template := &MetricTemplate{}
+			if err := document.Node.Decode(template); err != nil {
+				ps.add(document.Where(), "decoding MetricTemplate: %v", err)
+				continue
+			}
+			namespace := document.Namespace
+			if namespace == "" {
+				namespace = "default"
+			}
+			m.Templates[namespace+"/"+document.Name] = template
+			validateTemplate(&ps, document.Where(), template)
+		case "Deployment":
+			deployment := &Deployment{}
+			if err := document.Node.Decode(deployment); err != nil {
+				ps.add(document.Where(), "decoding Deployment: %v", err)
+				continue
+			}
+			deployments[document.Name] = deployment
+			deploymentWhere[document.Name] = document.Where()
+		case "Service":
+			m.Services[document.Name] = true
+		}
+	}
+	if m.Namespace == "" {
+		m.Namespace = "default"
+	}
+	if canaries == 1 && m.CanaryWhere != "" {
+		validateCanary(&ps, m, deployments, deploymentWhere)
+	}
+	return m, ps.Err()
+}
+
+func contentOf(node *yaml.Node) []*yaml.Node {
+	if node == nil {
+		return nil
+	}
+	return node.Content
+}
+
+func lookup(node *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if node == nil || node.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				next = node.Content[i+1]
+			}
+		}
+		node = next
+	}
+	return node
+}
+
+// intervalPattern is the CRD's pattern for analysis and metric intervals
+// (FL artifacts/flagger/crd.yaml:984); it is unanchored at the end, so
+// "500ms" passes and "1h" does not.
+var intervalPattern = regexp.MustCompile(`^[0-9]+(m|s)`)
+
+// providers is the CRD's enum of spec.provider (FL artifacts/flagger/crd.yaml:88-107).
+var providers = []string{"apisix", "appmesh", "appmesh:v1beta2", "contour", "gatewayapi:v1", "gatewayapi:v1beta1",
+	"gloo", "istio", "knative", "kubernetes", "kuma", "linkerd", "nginx", "osm", "skipper",
+	"smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik"}
+
+// webhookTypes is the CRD's enum of a webhook's type (FL artifacts/flagger/crd.yaml:1170-1179).
+var webhookTypes = []string{"", "confirm-rollout", "pre-rollout", "rollout", "confirm-promotion",
+	"post-rollout", "event", "rollback", "confirm-traffic-increase"}
+
+func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployment, deploymentWhere map[string]string) {
+	where := m.CanaryWhere
+	canary := &m.Canary
+	name := canary.Metadata.Name
+	spec := canary.Spec
+	if spec.Provider != "" && !contains(providers, spec.Provider) {
+		ps.add(where, "Canary %s: spec.provider %q is not one the CRD accepts (%s)", name, spec.Provider, strings.Join(providers, ", "))
+	}
+	switch {
+	case spec.TargetRef == nil:
+		ps.add(where, "Canary %s: spec.targetRef is required (the CRD rejects the Canary without it)", name)
+	case spec.TargetRef.APIVersion == "" || spec.TargetRef.Kind == "" || spec.TargetRef.Name == "":
+		ps.add(where, "Canary %s: spec.targetRef needs apiVersion, kind and name", name)
+	case spec.TargetRef.Kind != "Deployment":
+		ps.add(where, "Canary %s: targetRef kind %q: the sim models Deployment targets (DaemonSet and Service targets are not modelled)", name, spec.TargetRef.Kind)
+	default:
+		target, ok := deployments[spec.TargetRef.Name]
+		if !ok {
+			ps.add(where, "Canary %s: target Deployment %q is not among the scenario's manifests: add it (Flagger waits for it forever)", name, spec.TargetRef.Name)
+			break
+		}
+		m.Target = target
+		m.TargetWhere = deploymentWhere[spec.TargetRef.Name]
+		if len(target.Spec.Template.Spec.Containers) == 0 {
+			ps.add(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
+		}
+		if target.Spec.Replicas != nil && *target.Spec.Replicas < 0 {
+			ps.add(m.TargetWhere, "Deployment %s: spec.replicas %d is negative", spec.TargetRef.Name, *target.Spec.Replicas)
+		}
+		if len(target.Spec.Selector.MatchLabels) == 0 {
+			ps.add(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
+		}
+	}
+	if spec.Service == nil {
+		ps.add(where, "Canary %s: spec.service is required: Flagger creates the Services and routing from it", name)
+	} else if spec.Service.Port == nil {
+		ps.add(where, "Canary %s: spec.service.port is required (FL artifacts/flagger/crd.yaml:200)", name)
+	}
+	analysis := spec.Analysis
+	if analysis == nil {
+		ps.add(where, "Canary %s: spec.analysis is required (the CRD rejects the Canary without it)", name)
+		return
+	}
+	file, _ := splitWhere(where)
+	at := where
+	if analysis.line > 0 {
+		at = scenario.Position(file, analysis.line)
+	}
+	// field is where a field of the analysis is, else the block.
+	field := func(key string) string {
+		if line := analysis.lines[key]; line > 0 {
+			return scenario.Position(file, line)
+		}
+		return at
+	}
+	// FL artifacts/flagger/crd.yaml:976-979: oneOf of interval+threshold
+	// with exactly one of iterations, stepWeight, stepWeights.
+	if analysis.Interval == "" {
+		ps.add(at, "Canary %s: analysis.interval is required (the CRD rejects the Canary without it; Flagger's 60s default is unreachable)", name)
+	} else if !intervalPattern.MatchString(analysis.Interval) {
+		ps.add(field("interval"), "Canary %s: analysis.interval %q does not match the CRD's pattern ^[0-9]+(m|s): use seconds or minutes such as 30s or 1m", name, analysis.Interval)
+	} else if _, err := time.ParseDuration(analysis.Interval); err != nil {
+		ps.add(field("interval"), "Canary %s: analysis.interval %q is not a duration Flagger can parse: use seconds or minutes such as 30s or 1m", name, analysis.Interval)
+	}
+	if analysis.Threshold == nil {
+		ps.add(at, "Canary %s: analysis.threshold is required (the CRD rejects the Canary without it)", name)
+	}
+	set := 0
+	var which []string
+	if analysis.Iterations != nil {
+		set++
+		which = append(which, "iterations")
+	}
+	if analysis.StepWeight != nil {
+		set++
+		which = append(which, "stepWeight")
+	}
+	if analysis.StepWeights != nil {
+		set++
+		which = append(which, "stepWeights")
+	}
+	switch {
+	case set == 0:
+		ps.add(at, "Canary %s: analysis needs exactly one of iterations, stepWeight or stepWeights (the CRD's oneOf matches none)", name)
+	case set > 1:
+		ps.add(at, "Canary %s: analysis sets %s: the CRD's oneOf allows exactly one (the API server answers \"Found %d valid alternatives\")", name, strings.Join(which, " and "), set)
+	}
+	for i, weight := range analysis.StepWeights {
+		if weight < 0 || weight > 100 || (i > 0 && weight <= analysis.StepWeights[i-1]) {
+			ps.add(field("stepWeights"), "Canary %s: analysis.stepWeights %v must rise within 0..100", name, analysis.StepWeights)
+			break
+		}
+	}
+	for i, metric := range analysis.Metrics {
+		at := field("metrics." + strconv.Itoa(i))
+		if metric.Name == "" {
+			ps.add(at, "Canary %s: an analysis metric has no name (the CRD requires one)", name)
+		}
+		if metric.Interval != "" && !intervalPattern.MatchString(metric.Interval) {
+			ps.add(at, "Canary %s: metric %s interval %q does not match ^[0-9]+(m|s)", name, metric.Name, metric.Interval)
+		}
+		if metric.TemplateRef != nil {
+			namespace := metric.TemplateRef.Namespace
+			if namespace == "" {
+				namespace = m.Namespace
+			}
+			if _, ok := m.Templates[namespace+"/"+metric.TemplateRef.Name]; !ok {
+				ps.add(at, "Canary %s: metric %s names MetricTemplate %s/%s, which is not among the scenario's manifests: add it", name, metric.Name, namespace, metric.TemplateRef.Name)
+			}
+		}
+	}
+	for i, hook := range analysis.Webhooks {
+		at := field("webhooks." + strconv.Itoa(i))
+		if hook.Name == "" || hook.URL == "" {
+			ps.add(at, "Canary %s: every webhook needs name and url (the CRD requires both)", name)
+			continue
+		}
+		if !contains(webhookTypes, hook.Type) {
+			ps.add(at, "Canary %s: webhook %s type %q is not one of the CRD's: %s", name, hook.Name, hook.Type, strings.Join(webhookTypes[1:], ", "))
+		}
+		if _, err := url.ParseRequestURI(hook.URL); err != nil {
+			ps.add(at, "Canary %s: webhook %s url %q is not a URL", name, hook.Name, hook.URL)
+		}
+		if hook.Timeout != "" && !intervalPattern.MatchString(hook.Timeout) {
+			ps.add(at, "Canary %s: webhook %s timeout %q does not match ^[0-9]+(m|s)", name, hook.Name, hook.Timeout)
+		}
+	}
+}
+
+func validateTemplate(ps *Problems, where string, template *MetricTemplate) {
+	// FL artifacts/flagger/crd.yaml (MetricTemplate): provider and query are required.
+	if template.Spec.Query == "" {
+		ps.add(where, "MetricTemplate %s: spec.query is required", template.Metadata.Name)
+	}
+	if template.Spec.Provider.Type == "" {
+		ps.add(where, "MetricTemplate %s: spec.provider.type is required", template.Metadata.Name)
+	}
+}
+
+func contains(list []string, value string) bool {
+	for _, item := range list {
+		if item == value {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnsupported marks valid manifests that use what the sim does not
+// model; the local backend, running the real controller, can replay them.
+var ErrUnsupported = fmt.Errorf("not modelled by the sim backend")
+
+// Unsupported says what of a valid Canary the sim does not model.
+func (m *Manifests) Unsupported() error {
+	var reasons []string
+	spec := m.Canary.Spec
+	switch spec.Provider {
+	case "", "istio", "linkerd", "smi:v1alpha1:linkerd":
+	default:
+		reasons = append(reasons, fmt.Sprintf("provider %q (the sim models the istio and linkerd routers)", spec.Provider))
+	}
+	if spec.AutoscalerRef != nil {
+		reasons = append(reasons, "autoscalerRef (HPA-driven replica counts)")
+	}
+	if spec.Analysis != nil && spec.Analysis.SessionAffinity != nil {
+		reasons = append(reasons, "analysis.sessionAffinity")
+	}
+	for key, template := range m.Templates {
+		if template.Spec.Provider.Type != "prometheus" {
+			reasons = append(reasons, fmt.Sprintf("MetricTemplate %s provider %q (the sim answers Prometheus queries)", key, template.Spec.Provider.Type))
+		}
+	}
+	if spec.Analysis != nil {
+		for _, request := range spec.Analysis.Match {
+			if request.URI != nil || len(request.SourceLabels) > 0 {
+				reasons = append(reasons, "analysis.match on uri or sourceLabels (the sim matches headers)")
+				break
+			}
+			for name, match := range request.Headers {
+				if match.Suffix != "" {
+					reasons = append(reasons, fmt.Sprintf("analysis.match header %s suffix", name))
+				}
+			}
+		}
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: %s", m.CanaryWhere, ErrUnsupported, strings.Join(reasons, "; "))
+}
+
+// Warnings are valid settings that will not do what a user may expect:
+// webhooks nothing answers (the real controller gets no answer either).
+func (m *Manifests) Warnings() []string {
+	var warnings []string
+	if m.Canary.Spec.Analysis == nil {
+		return nil
+	}
+	for _, hook := range m.Canary.Spec.Analysis.Webhooks {
+		if !isLoadtesterHost(hook.URL) {
+			warnings = append(warnings, fmt.Sprintf("webhook %s (%s) is not a flagger-loadtester URL: canarylab answers only loadtester webhooks, so it fails as unreachable", hook.Name, hook.URL))
+		}
+	}
+	return warnings
+}
+
+func isLoadtesterHost(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(u.Hostname(), ".")
+	return strings.Contains(first, "loadtester")
+}
