@@ -373,3 +373,111 @@ func TestFlaggerLiveState(t *testing.T) {
 		}
 	}
 }
+
+// Mirroring: one tick mirrors traffic at weight 0 (the canary gets copies,
+// users stay on the primary), the next tick takes the first real step
+// (FL scheduler.go:577-588).
+func TestFlaggerMirrorStep(t *testing.T) {
+	t.Parallel()
+	analysis := "interval: 30s\nthreshold: 5\nmaxWeight: 40\nstepWeight: 20\nmirror: true\n" + istioChecks
+	mirrored := runFlagger(t, flaggerScenario(t, analysis, "canarylab/demo:green", ""), 1)
+	plain := runFlagger(t, flaggerScenario(t, strings.Replace(analysis, "mirror: true\n", "", 1), "canarylab/demo:green", ""), 1)
+	if got := weights(mirrored); !equalInts(got, []int{20, 40, 0}) {
+		t.Errorf("weights %v, want [20 40 0]", got)
+	}
+	firstStep := func(res *result.Result) float64 {
+		for _, event := range res.Events {
+			if event.Type == result.WeightChanged {
+				return event.AtSeconds - detection(t, res)
+			}
+		}
+		return -1
+	}
+	if d := firstStep(mirrored) - firstStep(plain); math.Abs(d-30) > 0.01 {
+		t.Errorf("the mirror tick delayed the first step by %.2fs, want one interval (30s)", d)
+	}
+	if mirrored.Outcome.Result != "promoted" {
+		t.Errorf("outcome %s, want promoted", mirrored.Outcome.Result)
+	}
+}
+
+// Linkerd's TrafficSplit has no header matching: A/B on Linkerd sends every
+// request to the canary for the whole run (FL pkg/router/smi.go; §1.3 of
+// flagger-meshes.md), so users meet a bad release there.
+func TestFlaggerABOnLinkerdSendsEveryoneToTheCanary(t *testing.T) {
+	t.Parallel()
+	analysis := "interval: 30s\nthreshold: 2\niterations: 4\nmatch:\n  - headers: {x-canary: {exact: insider}}\n" + istioChecks
+	istio := runFlagger(t, flaggerScenario(t, analysis, "canarylab/demo:red", ""), 1)
+	sc := flaggerScenario(t, analysis, "canarylab/demo:red", "")
+	linkerdScenario := strings.Replace(string(mustRead(t, filepath.Join(sc.Dir, "canary.yaml"))), "spec:\n", "spec:\n  provider: linkerd\n", 1)
+	if err := os.WriteFile(filepath.Join(sc.Dir, "canary.yaml"), []byte(linkerdScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.Load(sc.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkerd := runFlagger(t, sc, 1)
+	if istio.Requests.Canary.Total != 0 {
+		t.Errorf("Istio A/B: users sent %d requests to the canary, want 0 (they carry no header)", istio.Requests.Canary.Total)
+	}
+	if linkerd.Requests.Canary.Failed == 0 || linkerd.Outcome.Result != "rolled-back" {
+		t.Errorf("Linkerd A/B: %s with %d failed canary requests, want rolled-back after users met the bad release", linkerd.Outcome.Result, linkerd.Requests.Canary.Failed)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// skipAnalysis promotes in the first tick the canary is ready, without a
+// check (FL scheduler.go:778-850), whatever the release does.
+func TestFlaggerSkipAnalysis(t *testing.T) {
+	t.Parallel()
+	sc := flaggerScenario(t, "interval: 30s\nthreshold: 2\nmaxWeight: 50\nstepWeight: 10\n"+istioChecks, "canarylab/demo:red", "")
+	text := strings.Replace(string(mustRead(t, filepath.Join(sc.Dir, "canary.yaml"))), "spec:\n", "spec:\n  skipAnalysis: true\n", 1)
+	if err := os.WriteFile(filepath.Join(sc.Dir, "canary.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.Load(sc.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runFlagger(t, sc, 1)
+	if res.Outcome.Result != "promoted" || math.Abs(res.Outcome.AtSeconds-detection(t, res)-30) > 0.01 || count(res, result.MeasurementTaken) != 0 {
+		t.Errorf("skipAnalysis: %s %.1fs after detection with %d measurements, want promoted one tick later without any", res.Outcome.Result, res.Outcome.AtSeconds-detection(t, res), count(res, result.MeasurementTaken))
+	}
+}
+
+// A controller restart stops the ticks; the new process creates the job a
+// control-loop interval after it starts and ticks from there.
+func TestFlaggerControllerRestart(t *testing.T) {
+	t.Parallel()
+	analysis := "interval: 30s\nthreshold: 5\nmaxWeight: 40\nstepWeight: 20\n" + istioChecks
+	base := runFlagger(t, flaggerScenario(t, analysis, "canarylab/demo:green", ""), 1)
+	res := runFlagger(t, flaggerScenario(t, analysis, "canarylab/demo:green", "  events:\n    - {at: 50s, fault: controller-restart, for: 60s}\n"), 1)
+	for _, event := range res.Events {
+		if event.Type == result.WeightChanged && event.AtSeconds > 50 && event.AtSeconds < 110 {
+			t.Errorf("the routing changed at %.2fs while the controller was down (50s-110s)", event.AtSeconds)
+		}
+	}
+	// Back at 110s: workers at 111s, job at 121s, ticking from there.
+	after := 0.0
+	for _, event := range res.Events {
+		if event.Type == result.WeightChanged && event.AtSeconds > 110 {
+			after = event.AtSeconds
+			break
+		}
+	}
+	if math.Abs(after-121.1) > 0.01 {
+		t.Errorf("first routing change after the restart at %.2fs, want 121.1s (restart 110s + 1s start + 10s control loop + 0.1s tick)", after)
+	}
+	if res.Outcome.Result != "promoted" || res.Outcome.AtSeconds <= base.Outcome.AtSeconds {
+		t.Errorf("outcome %s at %.1fs, want promoted later than without the restart (%.1fs)", res.Outcome.Result, res.Outcome.AtSeconds, base.Outcome.AtSeconds)
+	}
+}
