@@ -39,6 +39,10 @@ func TestExitCodes(t *testing.T) {
 		{"bad output", []string{"run", "-o", "yaml", "testdata/passes.yaml"}, ExitInvalid, []string{"yaml"}},
 		{"validate invalid", []string{"validate", "testdata/invalid.yaml"}, ExitInvalid, []string{"meteor-strike"}},
 		{"validate valid", []string{"validate", "testdata/passes.yaml"}, ExitPassed, nil},
+		{"a Canary the CRD rejects", []string{"run", "testdata/flagger-invalid.yaml"}, ExitInvalid,
+			[]string{"flagger-canary-no-threshold.yaml:8", "analysis.threshold is required"}},
+		{"validate a Canary the CRD rejects", []string{"validate", "testdata/flagger-invalid.yaml"}, ExitInvalid,
+			[]string{"flagger-canary-no-threshold.yaml:8", "analysis.threshold is required"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +57,19 @@ func TestExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A webhook nothing answers is valid but fails as unreachable: validate
+// says so, and the pre-rollout check failing rolls the release back.
+func TestFlaggerWebhookNothingAnswers(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := run(t, "validate", "testdata/flagger-warns.yaml")
+	if code != ExitPassed || !strings.Contains(stdout, "warning: webhook smoke (http://smoke-tests.test/run) is not a flagger-loadtester URL") {
+		t.Fatalf("validate: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := run(t, "run", "testdata/flagger-warns.yaml"); code != ExitPassed {
+		t.Fatalf("run: exit %d, want the unreachable pre-rollout hook to roll back; stderr:\n%s", code, stderr)
 	}
 }
 
