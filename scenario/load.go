@@ -317,3 +317,55 @@ func ExpandPaths(paths []string) ([]string, error) {
 	}
 	return files, ps.err()
 }
+
+// Problems collects the problems a controller model finds in manifests.
+type Problems []Problem
+
+// Add records a problem at file:line.
+func (ps *Problems) Add(file string, line int, format string, args ...any) {
+	*ps = append(*ps, Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// AddAt records a problem at a "file:line" position.
+func (ps *Problems) AddAt(where string, format string, args ...any) {
+	file, line := SplitPosition(where)
+	ps.Add(file, line, format, args...)
+}
+
+// Err is nil without problems, else an *InvalidError listing them.
+func (ps Problems) Err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &InvalidError{Problems: ps}
+}
+
+// SplitPosition is the inverse of Position.
+func SplitPosition(where string) (string, int) {
+	cut := strings.LastIndex(where, ":")
+	if cut < 0 {
+		return where, 0
+	}
+	line, err := strconv.Atoi(where[cut+1:])
+	if err != nil {
+		return where, 0
+	}
+	return where[:cut], line
+}
+
+// Lookup walks a YAML mapping by keys; nil when a key is missing.
+func Lookup(node *yaml.Node, path ...string) *yaml.Node {
+	for _, key := range path {
+		if node == nil || node.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				next = node.Content[i+1]
+			}
+		}
+		node = next
+	}
+	return node
+}

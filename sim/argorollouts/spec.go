@@ -306,19 +306,7 @@ type Manifests struct {
 }
 
 // Problems collects file:line problems of the manifests.
-type Problems []scenario.Problem
-
-func (ps *Problems) add(file string, line int, format string, args ...any) {
-	*ps = append(*ps, scenario.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
-}
-
-// Err is nil without problems, else a *scenario.InvalidError.
-func (ps Problems) Err() error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return &scenario.InvalidError{Problems: ps}
-}
+type Problems = scenario.Problems
 
 // Decode reads the scenario's documents into Manifests and checks what the
 // API server and the controller's own validation would reject, plus what the
@@ -333,7 +321,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		case "Rollout":
 			rollouts++
 			if err := document.Node.Decode(&m.Rollout); err != nil {
-				ps.add(document.File, document.Line, "decoding Rollout: %v", err)
+				ps.Add(document.File, document.Line, "decoding Rollout: %v", err)
 				continue
 			}
 			m.RolloutWhere = document.Where()
@@ -342,7 +330,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		case "AnalysisTemplate", "ClusterAnalysisTemplate":
 			template := &AnalysisTemplate{cluster: document.Kind == "ClusterAnalysisTemplate", where: document.Where()}
 			if err := document.Node.Decode(template); err != nil {
-				ps.add(document.File, document.Line, "decoding %s: %v", document.Kind, err)
+				ps.Add(document.File, document.Line, "decoding %s: %v", document.Kind, err)
 				continue
 			}
 			if template.cluster {
@@ -354,7 +342,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		case "VirtualService":
 			vs := &VirtualService{}
 			if err := document.Node.Decode(vs); err != nil {
-				ps.add(document.File, document.Line, "decoding VirtualService: %v", err)
+				ps.Add(document.File, document.Line, "decoding VirtualService: %v", err)
 				continue
 			}
 			m.VirtualServices[document.Name] = vs
@@ -373,7 +361,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 
 // indexStepLines records each step's line for error messages.
 func indexStepLines(node *yaml.Node, rollout *Rollout) {
-	steps := lookup(node, "spec", "strategy", "canary", "steps")
+	steps := scenario.Lookup(node, "spec", "strategy", "canary", "steps")
 	if steps == nil || rollout.Spec.Strategy.Canary == nil {
 		return
 	}
@@ -382,20 +370,4 @@ func indexStepLines(node *yaml.Node, rollout *Rollout) {
 			rollout.Spec.Strategy.Canary.Steps[i].line = item.Line
 		}
 	}
-}
-
-func lookup(node *yaml.Node, path ...string) *yaml.Node {
-	for _, key := range path {
-		if node == nil || node.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			if node.Content[i].Value == key {
-				next = node.Content[i+1]
-			}
-		}
-		node = next
-	}
-	return node
 }

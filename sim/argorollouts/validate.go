@@ -19,19 +19,19 @@ var argRef = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}`)
 
 func validateRollout(ps *Problems, m *Manifests) {
 	rollout := &m.Rollout
-	file, line := splitWhere(m.RolloutWhere)
+	file, line := scenario.SplitPosition(m.RolloutWhere)
 	if rollout.Spec.Replicas != nil && *rollout.Spec.Replicas < 0 {
-		ps.add(file, line, "Rollout %s: spec.replicas %d is negative", rollout.Metadata.Name, *rollout.Spec.Replicas)
+		ps.Add(file, line, "Rollout %s: spec.replicas %d is negative", rollout.Metadata.Name, *rollout.Spec.Replicas)
 	}
 	canary := rollout.Spec.Strategy.Canary
 	if canary == nil {
 		if rollout.Spec.Strategy.BlueGreen == nil {
-			ps.add(file, line, "Rollout %s: spec.strategy needs canary or blueGreen", rollout.Metadata.Name)
+			ps.Add(file, line, "Rollout %s: spec.strategy needs canary or blueGreen", rollout.Metadata.Name)
 		}
 		return
 	}
 	if rollout.Spec.Strategy.BlueGreen != nil {
-		ps.add(file, line, "Rollout %s: spec.strategy has both canary and blueGreen; choose one", rollout.Metadata.Name)
+		ps.Add(file, line, "Rollout %s: spec.strategy has both canary and blueGreen; choose one", rollout.Metadata.Name)
 	}
 	maxWeight := 100
 	if canary.TrafficRouting != nil {
@@ -43,7 +43,7 @@ func validateRollout(ps *Problems, m *Manifests) {
 		// DestinationRule (subset-level routing).
 		subsets := canary.TrafficRouting.Istio != nil && canary.TrafficRouting.Istio.DestinationRule != nil
 		if !subsets && (canary.CanaryService == "" || canary.StableService == "") {
-			ps.add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService", rollout.Metadata.Name)
+			ps.Add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService", rollout.Metadata.Name)
 		}
 		if istio := canary.TrafficRouting.Istio; istio != nil {
 			refs := istio.VirtualServices
@@ -51,12 +51,12 @@ func validateRollout(ps *Problems, m *Manifests) {
 				refs = append(refs, *istio.VirtualService)
 			}
 			if len(refs) == 0 {
-				ps.add(file, line, "Rollout %s: trafficRouting.istio names no virtualService", rollout.Metadata.Name)
+				ps.Add(file, line, "Rollout %s: trafficRouting.istio names no virtualService", rollout.Metadata.Name)
 			}
 			for _, ref := range refs {
 				vs, ok := m.VirtualServices[ref.Name]
 				if !ok {
-					ps.add(file, line, "Rollout %s: VirtualService %q is not among the scenario's manifests: add it (the controller fails without it)", rollout.Metadata.Name, ref.Name)
+					ps.Add(file, line, "Rollout %s: VirtualService %q is not among the scenario's manifests: add it (the controller fails without it)", rollout.Metadata.Name, ref.Name)
 					continue
 				}
 				checkVirtualService(ps, file, line, m, ref, vs, canary, istio.DestinationRule != nil)
@@ -65,11 +65,11 @@ func validateRollout(ps *Problems, m *Manifests) {
 	}
 	if canary.TrafficRouting == nil && canary.ScaleDownDelaySeconds != nil {
 		// AR validation.go ValidateRolloutStrategyCanary: InvalidCanaryScaleDownDelay.
-		ps.add(file, line, "Rollout %s: canary scaleDownDelaySeconds can only be used with traffic routing (the controller rejects it)", rollout.Metadata.Name)
+		ps.Add(file, line, "Rollout %s: canary scaleDownDelaySeconds can only be used with traffic routing (the controller rejects it)", rollout.Metadata.Name)
 	}
 	for _, service := range []string{canary.CanaryService, canary.StableService} {
 		if service != "" && !m.Services[service] {
-			ps.add(file, line, "Rollout %s: Service %q is not among the scenario's manifests: add it", rollout.Metadata.Name, service)
+			ps.Add(file, line, "Rollout %s: Service %q is not among the scenario's manifests: add it", rollout.Metadata.Name, service)
 		}
 	}
 	for i, step := range canary.Steps {
@@ -85,16 +85,16 @@ func validateRollout(ps *Problems, m *Manifests) {
 			}
 		}
 		if set != 1 {
-			ps.add(file, stepLine, "Rollout %s: step %d must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin", rollout.Metadata.Name, i)
+			ps.Add(file, stepLine, "Rollout %s: step %d must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin", rollout.Metadata.Name, i)
 		}
 		if step.SetWeight != nil && (*step.SetWeight < 0 || *step.SetWeight > maxWeight) {
-			ps.add(file, stepLine, "Rollout %s: step %d setWeight %d is outside 0..%d", rollout.Metadata.Name, i, *step.SetWeight, maxWeight)
+			ps.Add(file, stepLine, "Rollout %s: step %d setWeight %d is outside 0..%d", rollout.Metadata.Name, i, *step.SetWeight, maxWeight)
 		}
 		if step.Pause != nil {
 			if d, _, err := step.Pause.DurationOf(); err != nil {
-				ps.add(file, stepLine, "Rollout %s: step %d: %v", rollout.Metadata.Name, i, err)
+				ps.Add(file, stepLine, "Rollout %s: step %d: %v", rollout.Metadata.Name, i, err)
 			} else if d < 0 {
-				ps.add(file, stepLine, "Rollout %s: step %d pause duration is negative", rollout.Metadata.Name, i)
+				ps.Add(file, stepLine, "Rollout %s: step %d pause duration is negative", rollout.Metadata.Name, i)
 			}
 		}
 		if step.Analysis != nil {
@@ -102,26 +102,26 @@ func validateRollout(ps *Problems, m *Manifests) {
 		}
 		if scale := step.SetCanaryScale; scale != nil {
 			if scale.Weight != nil && scale.Replicas != nil {
-				ps.add(file, stepLine, "Rollout %s: step %d setCanaryScale sets both weight and replicas", rollout.Metadata.Name, i)
+				ps.Add(file, stepLine, "Rollout %s: step %d setCanaryScale sets both weight and replicas", rollout.Metadata.Name, i)
 			}
 		}
 	}
 	if canary.Analysis != nil {
 		checkAnalysisRefs(ps, file, line, m, &canary.Analysis.RolloutAnalysis, true)
 		if start := canary.Analysis.StartingStep; start != nil && (*start < 0 || *start > len(canary.Steps)) {
-			ps.add(file, line, "Rollout %s: analysis.startingStep %d is outside 0..%d", rollout.Metadata.Name, *start, len(canary.Steps))
+			ps.Add(file, line, "Rollout %s: analysis.startingStep %d is outside 0..%d", rollout.Metadata.Name, *start, len(canary.Steps))
 		}
 	}
 	replicas := rollout.Replicas()
 	for name, value := range map[string]*IntOrString{"maxSurge": canary.MaxSurge, "maxUnavailable": canary.MaxUnavailable} {
 		if value != nil {
 			if _, err := value.Scaled(replicas, true); err != nil {
-				ps.add(file, line, "Rollout %s: %s: %v", rollout.Metadata.Name, name, err)
+				ps.Add(file, line, "Rollout %s: %s: %v", rollout.Metadata.Name, name, err)
 			}
 		}
 	}
 	if len(rollout.Spec.Template.Spec.Containers) == 0 {
-		ps.add(file, line, "Rollout %s: spec.template has no containers", rollout.Metadata.Name)
+		ps.Add(file, line, "Rollout %s: spec.template has no containers", rollout.Metadata.Name)
 	}
 }
 
@@ -130,7 +130,7 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 	if len(routes) == 0 {
 		// AR rollout/trafficrouting/istio/istio.go: with one HTTP route, routes may be omitted.
 		if len(vs.Spec.HTTP) != 1 {
-			ps.add(file, line, "VirtualService %s has %d HTTP routes: name the managed ones in trafficRouting.istio.virtualService.routes", ref.Name, len(vs.Spec.HTTP))
+			ps.Add(file, line, "VirtualService %s has %d HTTP routes: name the managed ones in trafficRouting.istio.virtualService.routes", ref.Name, len(vs.Spec.HTTP))
 			return
 		}
 	}
@@ -149,7 +149,7 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 		}
 		if !subsets && (!hasCanary || !hasStable) {
 			// AR rollout/trafficrouting/istio/istio.go validateVirtualServiceHTTPRouteDestinations.
-			ps.add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canary.CanaryService, canary.StableService)
+			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canary.CanaryService, canary.StableService)
 		}
 	}
 }
@@ -166,14 +166,14 @@ func contains(list []string, value string) bool {
 // checkAnalysisRefs checks referenced templates exist and their args resolve.
 func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analysis *RolloutAnalysis, background bool) {
 	if len(analysis.Templates) == 0 {
-		ps.add(file, line, "Rollout %s: an analysis names no templates", m.Rollout.Metadata.Name)
+		ps.Add(file, line, "Rollout %s: an analysis names no templates", m.Rollout.Metadata.Name)
 	}
 	passed := map[string]bool{}
 	for _, arg := range analysis.Args {
 		passed[arg.Name] = true
 		if arg.ValueFrom != nil && arg.ValueFrom.PodTemplateHashValue != nil {
 			if value := *arg.ValueFrom.PodTemplateHashValue; value != "Stable" && value != "Latest" {
-				ps.add(file, line, "Rollout %s: arg %s podTemplateHashValue %q must be Stable or Latest", m.Rollout.Metadata.Name, arg.Name, value)
+				ps.Add(file, line, "Rollout %s: arg %s podTemplateHashValue %q must be Stable or Latest", m.Rollout.Metadata.Name, arg.Name, value)
 			}
 		}
 	}
@@ -184,21 +184,21 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			template, kind = m.Cluster[ref.TemplateName], "ClusterAnalysisTemplate"
 		}
 		if template == nil {
-			ps.add(file, line, "Rollout %s references %s %q, which is not among the scenario's manifests", m.Rollout.Metadata.Name, kind, ref.TemplateName)
+			ps.Add(file, line, "Rollout %s references %s %q, which is not among the scenario's manifests", m.Rollout.Metadata.Name, kind, ref.TemplateName)
 			continue
 		}
 		for _, arg := range template.Spec.Args {
 			if arg.Value == nil && !passed[arg.Name] {
-				tFile, tLine := splitWhere(template.where)
-				ps.add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it", kind, ref.TemplateName, arg.Name)
+				tFile, tLine := scenario.SplitPosition(template.where)
+				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it", kind, ref.TemplateName, arg.Name)
 			}
 		}
 		if !background {
 			for _, metric := range template.Spec.Metrics {
 				// AR pkg/apis/rollouts/validation/validation_references.go:158-183.
 				if metric.Count == nil && metric.Interval != "" {
-					tFile, tLine := splitWhere(template.where)
-					ps.add(tFile, tLine, "AnalysisTemplate %s has metric %s which runs indefinitely: a step analysis needs a count", ref.TemplateName, metric.Name)
+					tFile, tLine := scenario.SplitPosition(template.where)
+					ps.Add(tFile, tLine, "AnalysisTemplate %s has metric %s which runs indefinitely: a step analysis needs a count", ref.TemplateName, metric.Name)
 				}
 			}
 		}
@@ -210,22 +210,22 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 func validateTemplate(ps *Problems, document scenario.Document, template *AnalysisTemplate) {
 	file, line := document.File, document.Line
 	if len(template.Spec.Metrics) == 0 {
-		ps.add(file, line, "%s %s has no metrics", document.Kind, document.Name)
+		ps.Add(file, line, "%s %s has no metrics", document.Kind, document.Name)
 	}
 	names := map[string]bool{}
 	for _, metric := range template.Spec.Metrics {
 		prefix := fmt.Sprintf("%s %s metric %q", document.Kind, document.Name, metric.Name)
 		if metric.Name == "" {
-			ps.add(file, line, "%s %s has a metric without a name", document.Kind, document.Name)
+			ps.Add(file, line, "%s %s has a metric without a name", document.Kind, document.Name)
 		}
 		if names[metric.Name] {
-			ps.add(file, line, "%s: duplicate metric name", prefix)
+			ps.Add(file, line, "%s: duplicate metric name", prefix)
 		}
 		names[metric.Name] = true
 		for field, text := range map[string]string{"interval": metric.Interval, "initialDelay": metric.InitialDelay} {
 			if text != "" && !argRef.MatchString(text) {
 				if d, err := time.ParseDuration(text); err != nil || d < 0 {
-					ps.add(file, line, "%s: %s %q is not a Go duration", prefix, field, text)
+					ps.Add(file, line, "%s: %s %q is not a Go duration", prefix, field, text)
 				}
 			}
 		}
@@ -235,9 +235,9 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 		for field, value := range limits {
 			if value != nil && !argRef.MatchString(value.Text) {
 				if n, err := value.Int(); err != nil {
-					ps.add(file, line, "%s: %s: %v", prefix, field, err)
+					ps.Add(file, line, "%s: %s: %v", prefix, field, err)
 				} else if n < 0 && !(field == "failureLimit" && n == -1) {
-					ps.add(file, line, "%s: %s %d is negative", prefix, field, n)
+					ps.Add(file, line, "%s: %s %d is negative", prefix, field, n)
 				}
 			}
 		}
@@ -248,29 +248,29 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 				count = *spec.count
 			}
 			if count > 1 && metric.Interval == "" {
-				ps.add(file, line, "%s: count %d needs an interval", prefix, count)
+				ps.Add(file, line, "%s: count %d needs an interval", prefix, count)
 			}
 			if spec.failureLimit == -1 && spec.consecutiveSuccessLimit == 0 {
-				ps.add(file, line, "%s: failureLimit -1 needs consecutiveSuccessLimit", prefix)
+				ps.Add(file, line, "%s: failureLimit -1 needs consecutiveSuccessLimit", prefix)
 			}
 			if count > 0 && count < spec.failureLimit+spec.consecutiveSuccessLimit {
-				ps.add(file, line, "%s: count %d must be at least failureLimit+consecutiveSuccessLimit (%d)", prefix, count, spec.failureLimit+spec.consecutiveSuccessLimit)
+				ps.Add(file, line, "%s: count %d must be at least failureLimit+consecutiveSuccessLimit (%d)", prefix, count, spec.failureLimit+spec.consecutiveSuccessLimit)
 			}
 			if count > 0 && count < spec.inconclusiveLimit {
-				ps.add(file, line, "%s: count %d must be at least inconclusiveLimit %d", prefix, count, spec.inconclusiveLimit)
+				ps.Add(file, line, "%s: count %d must be at least inconclusiveLimit %d", prefix, count, spec.inconclusiveLimit)
 			}
 		}
 		switch {
 		case metric.Provider.Prometheus == nil && len(metric.Provider.Other) == 0:
-			ps.add(file, line, "%s has no provider", prefix)
+			ps.Add(file, line, "%s has no provider", prefix)
 		case metric.Provider.Prometheus != nil && len(metric.Provider.Other) > 0:
-			ps.add(file, line, "%s has more than one provider", prefix)
+			ps.Add(file, line, "%s has more than one provider", prefix)
 		case metric.Provider.Prometheus != nil:
 			query := argRef.ReplaceAllString(metric.Provider.Prometheus.Query, "x")
 			if strings.TrimSpace(query) == "" {
-				ps.add(file, line, "%s: prometheus.query is empty", prefix)
+				ps.Add(file, line, "%s: prometheus.query is empty", prefix)
 			} else if err := metricstore.ParseExpr(query); err != nil {
-				ps.add(file, line, "%s: prometheus.query does not parse: %v", prefix, err)
+				ps.Add(file, line, "%s: prometheus.query does not parse: %v", prefix, err)
 			}
 		}
 		for field, condition := range map[string]string{"successCondition": metric.SuccessCondition, "failureCondition": metric.FailureCondition} {
@@ -278,7 +278,7 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 				continue
 			}
 			if err := compileCondition(argRef.ReplaceAllString(condition, "0")); err != nil {
-				ps.add(file, line, "%s: %s %q does not compile: %v", prefix, field, condition, err)
+				ps.Add(file, line, "%s: %s %q does not compile: %v", prefix, field, condition, err)
 			}
 		}
 	}
@@ -325,15 +325,6 @@ func (m *Manifests) Unsupported() error {
 }
 
 // splitWhere splits "file:line".
-func splitWhere(where string) (string, int) {
-	cut := strings.LastIndex(where, ":")
-	if cut < 0 {
-		return where, 0
-	}
-	line := 0
-	fmt.Sscanf(where[cut+1:], "%d", &line)
-	return where[:cut], line
-}
 
 // Replicas is spec.replicas, default 1 (AR utils/defaults GetReplicasOrDefault).
 func (r *Rollout) Replicas() int {

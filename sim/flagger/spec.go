@@ -193,32 +193,7 @@ type Manifests struct {
 }
 
 // Problems collects file:line problems of the manifests.
-type Problems []scenario.Problem
-
-func (ps *Problems) add(where string, format string, args ...any) {
-	file, line := splitWhere(where)
-	*ps = append(*ps, scenario.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
-}
-
-// Err is nil without problems, else a *scenario.InvalidError.
-func (ps Problems) Err() error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return &scenario.InvalidError{Problems: ps}
-}
-
-func splitWhere(where string) (string, int) {
-	colon := strings.LastIndex(where, ":")
-	if colon < 0 {
-		return where, 0
-	}
-	line, err := strconv.Atoi(where[colon+1:])
-	if err != nil {
-		return where, 0
-	}
-	return where[:colon], line
-}
+type Problems = scenario.Problems
 
 // Decode reads a Flagger scenario's documents and checks what the API
 // server (the Canary CRD's schema) and the controller would reject.
@@ -233,29 +208,29 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		case "Canary":
 			canaries++
 			if err := document.Node.Decode(&m.Canary); err != nil {
-				ps.add(document.Where(), "decoding Canary: %v", err)
+				ps.AddAt(document.Where(), "decoding Canary: %v", err)
 				continue
 			}
 			m.CanaryWhere = document.Where()
 			m.Namespace = document.Namespace
 			// The raw analysis block, for the CRD's oneOf (set vs unset).
-			if analysis := lookup(document.Node, "spec", "analysis"); analysis != nil && m.Canary.Spec.Analysis != nil {
+			if analysis := scenario.Lookup(document.Node, "spec", "analysis"); analysis != nil && m.Canary.Spec.Analysis != nil {
 				a := m.Canary.Spec.Analysis
 				a.line, a.lines = analysis.Line, map[string]int{}
 				for i := 0; i+1 < len(analysis.Content); i += 2 {
 					a.lines[analysis.Content[i].Value] = analysis.Content[i].Line
 				}
-				for i, item := range contentOf(lookup(analysis, "webhooks")) {
+				for i, item := range contentOf(scenario.Lookup(analysis, "webhooks")) {
 					a.lines["webhooks."+strconv.Itoa(i)] = item.Line
 				}
-				for i, item := range contentOf(lookup(analysis, "metrics")) {
+				for i, item := range contentOf(scenario.Lookup(analysis, "metrics")) {
 					a.lines["metrics."+strconv.Itoa(i)] = item.Line
 				}
 			}
 		case "MetricTemplate":
 			template := &MetricTemplate{}
 			if err := document.Node.Decode(template); err != nil {
-				ps.add(document.Where(), "decoding MetricTemplate: %v", err)
+				ps.AddAt(document.Where(), "decoding MetricTemplate: %v", err)
 				continue
 			}
 			namespace := document.Namespace
@@ -267,7 +242,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		case "Deployment":
 			deployment := &Deployment{}
 			if err := document.Node.Decode(deployment); err != nil {
-				ps.add(document.Where(), "decoding Deployment: %v", err)
+				ps.AddAt(document.Where(), "decoding Deployment: %v", err)
 				continue
 			}
 			deployments[document.Name] = deployment
@@ -292,22 +267,6 @@ func contentOf(node *yaml.Node) []*yaml.Node {
 	return node.Content
 }
 
-func lookup(node *yaml.Node, path ...string) *yaml.Node {
-	for _, key := range path {
-		if node == nil || node.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			if node.Content[i].Value == key {
-				next = node.Content[i+1]
-			}
-		}
-		node = next
-	}
-	return node
-}
-
 // intervalPattern is the CRD's pattern for analysis and metric intervals
 // (FL artifacts/flagger/crd.yaml:984); it is unanchored at the end, so
 // "500ms" passes and "1h" does not.
@@ -328,44 +287,44 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	name := canary.Metadata.Name
 	spec := canary.Spec
 	if spec.Provider != "" && !contains(providers, spec.Provider) {
-		ps.add(where, "Canary %s: spec.provider %q is not one the CRD accepts (%s)", name, spec.Provider, strings.Join(providers, ", "))
+		ps.AddAt(where, "Canary %s: spec.provider %q is not one the CRD accepts (%s)", name, spec.Provider, strings.Join(providers, ", "))
 	}
 	switch {
 	case spec.TargetRef == nil:
-		ps.add(where, "Canary %s: spec.targetRef is required (the CRD rejects the Canary without it)", name)
+		ps.AddAt(where, "Canary %s: spec.targetRef is required (the CRD rejects the Canary without it)", name)
 	case spec.TargetRef.APIVersion == "" || spec.TargetRef.Kind == "" || spec.TargetRef.Name == "":
-		ps.add(where, "Canary %s: spec.targetRef needs apiVersion, kind and name", name)
+		ps.AddAt(where, "Canary %s: spec.targetRef needs apiVersion, kind and name", name)
 	case spec.TargetRef.Kind != "Deployment":
-		ps.add(where, "Canary %s: targetRef kind %q: the sim models Deployment targets (DaemonSet and Service targets are not modelled)", name, spec.TargetRef.Kind)
+		ps.AddAt(where, "Canary %s: targetRef kind %q: the sim models Deployment targets (DaemonSet and Service targets are not modelled)", name, spec.TargetRef.Kind)
 	default:
 		target, ok := deployments[spec.TargetRef.Name]
 		if !ok {
-			ps.add(where, "Canary %s: target Deployment %q is not among the scenario's manifests: add it (Flagger waits for it forever)", name, spec.TargetRef.Name)
+			ps.AddAt(where, "Canary %s: target Deployment %q is not among the scenario's manifests: add it (Flagger waits for it forever)", name, spec.TargetRef.Name)
 			break
 		}
 		m.Target = target
 		m.TargetWhere = deploymentWhere[spec.TargetRef.Name]
 		if len(target.Spec.Template.Spec.Containers) == 0 {
-			ps.add(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
+			ps.AddAt(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
 		}
 		if target.Spec.Replicas != nil && *target.Spec.Replicas < 0 {
-			ps.add(m.TargetWhere, "Deployment %s: spec.replicas %d is negative", spec.TargetRef.Name, *target.Spec.Replicas)
+			ps.AddAt(m.TargetWhere, "Deployment %s: spec.replicas %d is negative", spec.TargetRef.Name, *target.Spec.Replicas)
 		}
 		if len(target.Spec.Selector.MatchLabels) == 0 {
-			ps.add(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
+			ps.AddAt(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
 		}
 	}
 	if spec.Service == nil {
-		ps.add(where, "Canary %s: spec.service is required: Flagger creates the Services and routing from it", name)
+		ps.AddAt(where, "Canary %s: spec.service is required: Flagger creates the Services and routing from it", name)
 	} else if spec.Service.Port == nil {
-		ps.add(where, "Canary %s: spec.service.port is required (FL artifacts/flagger/crd.yaml:200)", name)
+		ps.AddAt(where, "Canary %s: spec.service.port is required (FL artifacts/flagger/crd.yaml:200)", name)
 	}
 	analysis := spec.Analysis
 	if analysis == nil {
-		ps.add(where, "Canary %s: spec.analysis is required (the CRD rejects the Canary without it)", name)
+		ps.AddAt(where, "Canary %s: spec.analysis is required (the CRD rejects the Canary without it)", name)
 		return
 	}
-	file, _ := splitWhere(where)
+	file, _ := scenario.SplitPosition(where)
 	at := where
 	if analysis.line > 0 {
 		at = scenario.Position(file, analysis.line)
@@ -380,14 +339,14 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	// FL artifacts/flagger/crd.yaml:976-979: oneOf of interval+threshold
 	// with exactly one of iterations, stepWeight, stepWeights.
 	if analysis.Interval == "" {
-		ps.add(at, "Canary %s: analysis.interval is required (the CRD rejects the Canary without it; Flagger's 60s default is unreachable)", name)
+		ps.AddAt(at, "Canary %s: analysis.interval is required (the CRD rejects the Canary without it; Flagger's 60s default is unreachable)", name)
 	} else if !intervalPattern.MatchString(analysis.Interval) {
-		ps.add(field("interval"), "Canary %s: analysis.interval %q does not match the CRD's pattern ^[0-9]+(m|s): use seconds or minutes such as 30s or 1m", name, analysis.Interval)
+		ps.AddAt(field("interval"), "Canary %s: analysis.interval %q does not match the CRD's pattern ^[0-9]+(m|s): use seconds or minutes such as 30s or 1m", name, analysis.Interval)
 	} else if _, err := time.ParseDuration(analysis.Interval); err != nil {
-		ps.add(field("interval"), "Canary %s: analysis.interval %q is not a duration Flagger can parse: use seconds or minutes such as 30s or 1m", name, analysis.Interval)
+		ps.AddAt(field("interval"), "Canary %s: analysis.interval %q is not a duration Flagger can parse: use seconds or minutes such as 30s or 1m", name, analysis.Interval)
 	}
 	if analysis.Threshold == nil {
-		ps.add(at, "Canary %s: analysis.threshold is required (the CRD rejects the Canary without it)", name)
+		ps.AddAt(at, "Canary %s: analysis.threshold is required (the CRD rejects the Canary without it)", name)
 	}
 	set := 0
 	var which []string
@@ -405,23 +364,23 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	}
 	switch {
 	case set == 0:
-		ps.add(at, "Canary %s: analysis needs exactly one of iterations, stepWeight or stepWeights (the CRD's oneOf matches none)", name)
+		ps.AddAt(at, "Canary %s: analysis needs exactly one of iterations, stepWeight or stepWeights (the CRD's oneOf matches none)", name)
 	case set > 1:
-		ps.add(at, "Canary %s: analysis sets %s: the CRD's oneOf allows exactly one (the API server answers \"Found %d valid alternatives\")", name, strings.Join(which, " and "), set)
+		ps.AddAt(at, "Canary %s: analysis sets %s: the CRD's oneOf allows exactly one (the API server answers \"Found %d valid alternatives\")", name, strings.Join(which, " and "), set)
 	}
 	for i, weight := range analysis.StepWeights {
 		if weight < 0 || weight > 100 || (i > 0 && weight <= analysis.StepWeights[i-1]) {
-			ps.add(field("stepWeights"), "Canary %s: analysis.stepWeights %v must rise within 0..100", name, analysis.StepWeights)
+			ps.AddAt(field("stepWeights"), "Canary %s: analysis.stepWeights %v must rise within 0..100", name, analysis.StepWeights)
 			break
 		}
 	}
 	for i, metric := range analysis.Metrics {
 		at := field("metrics." + strconv.Itoa(i))
 		if metric.Name == "" {
-			ps.add(at, "Canary %s: an analysis metric has no name (the CRD requires one)", name)
+			ps.AddAt(at, "Canary %s: an analysis metric has no name (the CRD requires one)", name)
 		}
 		if metric.Interval != "" && !intervalPattern.MatchString(metric.Interval) {
-			ps.add(at, "Canary %s: metric %s interval %q does not match ^[0-9]+(m|s)", name, metric.Name, metric.Interval)
+			ps.AddAt(at, "Canary %s: metric %s interval %q does not match ^[0-9]+(m|s)", name, metric.Name, metric.Interval)
 		}
 		if metric.TemplateRef != nil {
 			namespace := metric.TemplateRef.Namespace
@@ -429,24 +388,24 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 				namespace = m.Namespace
 			}
 			if _, ok := m.Templates[namespace+"/"+metric.TemplateRef.Name]; !ok {
-				ps.add(at, "Canary %s: metric %s names MetricTemplate %s/%s, which is not among the scenario's manifests: add it", name, metric.Name, namespace, metric.TemplateRef.Name)
+				ps.AddAt(at, "Canary %s: metric %s names MetricTemplate %s/%s, which is not among the scenario's manifests: add it", name, metric.Name, namespace, metric.TemplateRef.Name)
 			}
 		}
 	}
 	for i, hook := range analysis.Webhooks {
 		at := field("webhooks." + strconv.Itoa(i))
 		if hook.Name == "" || hook.URL == "" {
-			ps.add(at, "Canary %s: every webhook needs name and url (the CRD requires both)", name)
+			ps.AddAt(at, "Canary %s: every webhook needs name and url (the CRD requires both)", name)
 			continue
 		}
 		if !contains(webhookTypes, hook.Type) {
-			ps.add(at, "Canary %s: webhook %s type %q is not one of the CRD's: %s", name, hook.Name, hook.Type, strings.Join(webhookTypes[1:], ", "))
+			ps.AddAt(at, "Canary %s: webhook %s type %q is not one of the CRD's: %s", name, hook.Name, hook.Type, strings.Join(webhookTypes[1:], ", "))
 		}
 		if _, err := url.ParseRequestURI(hook.URL); err != nil {
-			ps.add(at, "Canary %s: webhook %s url %q is not a URL", name, hook.Name, hook.URL)
+			ps.AddAt(at, "Canary %s: webhook %s url %q is not a URL", name, hook.Name, hook.URL)
 		}
 		if hook.Timeout != "" && !intervalPattern.MatchString(hook.Timeout) {
-			ps.add(at, "Canary %s: webhook %s timeout %q does not match ^[0-9]+(m|s)", name, hook.Name, hook.Timeout)
+			ps.AddAt(at, "Canary %s: webhook %s timeout %q does not match ^[0-9]+(m|s)", name, hook.Name, hook.Timeout)
 		}
 	}
 }
@@ -454,10 +413,10 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 func validateTemplate(ps *Problems, where string, template *MetricTemplate) {
 	// FL artifacts/flagger/crd.yaml (MetricTemplate): provider and query are required.
 	if template.Spec.Query == "" {
-		ps.add(where, "MetricTemplate %s: spec.query is required", template.Metadata.Name)
+		ps.AddAt(where, "MetricTemplate %s: spec.query is required", template.Metadata.Name)
 	}
 	if template.Spec.Provider.Type == "" {
-		ps.add(where, "MetricTemplate %s: spec.provider.type is required", template.Metadata.Name)
+		ps.AddAt(where, "MetricTemplate %s: spec.provider.type is required", template.Metadata.Name)
 	}
 }
 
