@@ -137,11 +137,21 @@ func knownKinds() []string {
 type Driver struct {
 	Client    dynamic.Interface
 	Namespace string
-	// Rollout is the name of the scenario's Rollout.
+	// Rollout is the name of the released workload: the scenario's Rollout,
+	// or the Deployment a Flagger Canary targets.
 	Rollout string
-	// Container is the index of the Rollout's container whose image is released.
+	// Kind is the released workload's kind: Rollout (when empty) or Deployment.
+	Kind string
+	// Container is the index of the workload's container whose image is released.
 	Container int
 	Objects   []Object
+}
+
+func (d *Driver) kind() string {
+	if d.Kind == "" {
+		return "Rollout"
+	}
+	return d.Kind
 }
 
 func (d *Driver) resource(obj Object) dynamic.ResourceInterface {
@@ -179,11 +189,13 @@ func (d *Driver) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Apply server-side applies every object, the Rollout last so that its
-// templates and Services exist when the controller first sees it.
+// Apply server-side applies every object, the Rollout (or Canary) last so
+// that its templates, Services and target exist when the controller first
+// sees it.
 func (d *Driver) Apply(ctx context.Context) error {
 	ordered := append([]Object(nil), d.Objects...)
-	sort.SliceStable(ordered, func(i, j int) bool { return ordered[j].GetKind() == "Rollout" && ordered[i].GetKind() != "Rollout" })
+	last := func(obj Object) bool { return obj.GetKind() == "Rollout" || obj.GetKind() == "Canary" }
+	sort.SliceStable(ordered, func(i, j int) bool { return last(ordered[j]) && !last(ordered[i]) })
 	for _, obj := range ordered {
 		if err := d.ApplyObject(ctx, obj, fieldManager); err != nil {
 			return err
@@ -212,15 +224,16 @@ func (d *Driver) Object(kind, name string) (Object, bool) {
 }
 
 // SetImage sets the released container's image and the pod template's
-// annotations on the Rollout object before it is applied.
+// annotations on the workload object (Rollout or Deployment) before it is
+// applied.
 func (d *Driver) SetImage(image string, annotations map[string]string) error {
-	rollout, ok := d.Object("Rollout", d.Rollout)
+	rollout, ok := d.Object(d.kind(), d.Rollout)
 	if !ok {
-		return fmt.Errorf("the scenario has no Rollout %s", d.Rollout)
+		return fmt.Errorf("the scenario has no %s %s", d.kind(), d.Rollout)
 	}
 	containers, _, _ := unstructured.NestedSlice(rollout.Object, "spec", "template", "spec", "containers")
 	if d.Container >= len(containers) {
-		return fmt.Errorf("%s: Rollout %s has no container %d", rollout.Where, d.Rollout, d.Container)
+		return fmt.Errorf("%s: %s %s has no container %d", rollout.Where, d.kind(), d.Rollout, d.Container)
 	}
 	containers[d.Container].(map[string]any)["image"] = image
 	if err := unstructured.SetNestedSlice(rollout.Object, containers, "spec", "template", "spec", "containers"); err != nil {
@@ -236,9 +249,12 @@ func (d *Driver) SetImage(image string, annotations map[string]string) error {
 	return unstructured.SetNestedStringMap(rollout.Object, existing, "spec", "template", "metadata", "annotations")
 }
 
-// Release patches the Rollout's pod template to a new image (and pod
+// Release patches the workload's pod template to a new image (and pod
 // annotations): what a deploy pipeline does.
 func (d *Driver) Release(ctx context.Context, image string, annotations map[string]string) error {
+	if d.kind() == "Deployment" {
+		return d.patchImage(ctx, image, annotations)
+	}
 	if err := d.SetImage(image, annotations); err != nil {
 		return err
 	}

@@ -51,9 +51,9 @@ func TestObjectsLabelAndNamespace(t *testing.T) {
 }
 
 func TestObjectsRejectsUnknownKind(t *testing.T) {
-	docs := []scenario.Document{{File: "m.yaml", Line: 7, Kind: "Deployment", Name: "x", Raw: []byte("kind: Deployment\n")}}
+	docs := []scenario.Document{{File: "m.yaml", Line: 7, Kind: "StatefulSet", Name: "x", Raw: []byte("kind: StatefulSet\n")}}
 	_, err := Objects(docs, "default")
-	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "m.yaml:7") || !strings.Contains(err.Error(), "Deployment") {
+	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "m.yaml:7") || !strings.Contains(err.Error(), "StatefulSet") {
 		t.Fatalf("err = %v; want an invalid-input error naming m.yaml:7 and the kind", err)
 	}
 }

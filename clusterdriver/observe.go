@@ -31,12 +31,20 @@ type Snapshot struct {
 	// (the subset when the route names one, else the host); nil without.
 	Routes  []Route
 	Rollout RolloutStatus
+
+	// Flagger runs only: the workload each Service selects (the value of
+	// its app, name or app.kubernetes.io/name selector), and the Canary.
+	ServiceWorkloads map[string]string
+	Canary           CanaryStatus
 }
 
 // ReplicaSet is what the data plane needs of one.
 type ReplicaSet struct {
 	Name, Hash, Image string
 	Desired, Ready    int
+	// Flagger runs only: Workload is the pods' selector label value (what
+	// Services select), Owner the Deployment (the target or its primary).
+	Workload, Owner string
 }
 
 // Route is one weighted destination.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
@@ -61,8 +62,10 @@ type Plane interface {
 	EndFault(ctx context.Context, event scenario.Event) error
 }
 
-// Session is one scenario's run on a cluster, whatever the backend: it
-// deploys the stable image and waits for it, releases on a whole second,
+// Session is one scenario's run on a cluster, whatever the backend and
+// whichever controller (an Argo Rollouts Rollout, or a Flagger Canary when
+// Canary is set): it deploys the stable image and waits for the
+// controller to take it over, releases on a whole second,
 // applies the scenario's timed faults and actions and those of the live
 // view, watches the rollout until the run is finished or its limit is
 // reached, and assembles the Result. Everything it applied is deleted at
@@ -71,8 +74,11 @@ type Session struct {
 	Scenario *scenario.Scenario
 	Options  runner.Options
 	// Backend names the backend in the Result.
-	Backend   string
+	Backend string
+	// Manifests are an Argo Rollouts scenario's; Canary is a flagger
+	// scenario's (DecodeCanary), and Manifests is then nil.
 	Manifests *argorollouts.Manifests
+	Canary    *Canary
 	Client    dynamic.Interface
 	// Objects are the scenario's manifests as they are applied.
 	Objects []Object
@@ -81,13 +87,21 @@ type Session struct {
 	HealthyTimeout time.Duration
 	// Tick is how often the loop looks at the clock (default 50ms).
 	Tick time.Duration
+	// ReleaseNote, if set, is the message of the ReleaseStarted event: what
+	// the backend changed in the manifests (addresses it rewrote).
+	ReleaseNote string
+	// Log, if set, hears what the run is waiting for.
+	Log *slog.Logger
 
-	// Driver and Observer exist from the start of Run.
-	Driver   *Driver
-	Observer *Observer
+	// Driver and Observer (CanaryObserver with a Canary) exist from the
+	// start of Run.
+	Driver         *Driver
+	Observer       *Observer
+	CanaryObserver *CanaryObserver
 
 	mu          sync.Mutex
 	events      []result.Event
+	pending     []pendingMessage
 	lastTimed   time.Duration
 	stateSecond int
 }
@@ -126,8 +140,12 @@ func RoutingOf(m *argorollouts.Manifests) Routing {
 }
 
 // Emit records an event on the timeline (at its own time) and reports it.
+// With a Flagger Canary, a message Flagger sent for it first is attached.
 func (s *Session) Emit(event result.Event) {
 	s.mu.Lock()
+	if s.Canary != nil {
+		s.takePendingLocked(&event)
+	}
 	s.events = append(s.events, event)
 	s.mu.Unlock()
 	if s.Options.Progress != nil {
@@ -144,6 +162,9 @@ func (s *Session) EmitNow(event result.Event) {
 // Run replays the scenario. It returns a Result whenever the release
 // happened, also together with an error.
 func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
+	if s.Canary != nil {
+		return s.runCanary(ctx)
+	}
 	rollout := s.Manifests.Rollout
 	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects}
 	if err := s.Driver.SetImage(s.Scenario.Spec.Stable, s.Plane.PodAnnotations(s.Scenario.Spec.Stable)); err != nil {
@@ -177,7 +198,13 @@ func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
 	if err := s.Observer.Start(watchCtx, factory); err != nil {
 		return nil, err
 	}
+	return s.releaseAndLoop(ctx, s.Observer.Snapshot, s.Observer.MarkReleased, stopWatching)
+}
 
+// releaseAndLoop warms the plane, releases on a whole second, and runs the
+// loop to the end; snapshot and markReleased are the observer's,
+// stopWatching ends its watches once the loop is done.
+func (s *Session) releaseAndLoop(ctx context.Context, snapshot func() Snapshot, markReleased func(), stopWatching func()) (*result.Result, error) {
 	if err := s.Plane.Warm(ctx); err != nil {
 		return nil, err
 	}
@@ -191,11 +218,11 @@ func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
 		return nil, ctx.Err()
 	case <-time.After(time.Until(release)):
 	}
-	if err := s.Plane.Start(ctx, release, s.Observer.Snapshot(), s.Emit); err != nil {
+	if err := s.Plane.Start(ctx, release, snapshot(), s.Emit); err != nil {
 		return nil, err
 	}
-	s.Observer.MarkReleased()
-	s.Emit(result.Event{AtSeconds: 0, Type: result.ReleaseStarted, Image: s.Scenario.Spec.Release})
+	markReleased()
+	s.Emit(result.Event{AtSeconds: 0, Type: result.ReleaseStarted, Image: s.Scenario.Spec.Release, Message: s.ReleaseNote})
 	if err := s.Driver.Release(ctx, s.Scenario.Spec.Release, s.Plane.PodAnnotations(s.Scenario.Spec.Release)); err != nil {
 		return s.result(), err
 	}
@@ -320,10 +347,13 @@ func (s *Session) finished(now time.Duration) bool {
 	if now < s.lastTimed {
 		return false
 	}
-	snapshot := s.Observer.Snapshot()
+	snapshot := s.snapshot()
 	outcome := s.outcome(now)
 	if outcome.Result != scenario.OutcomePromoted && outcome.Result != scenario.OutcomeRolledBack {
 		return false
+	}
+	if s.Canary != nil {
+		return s.canarySettled(snapshot)
 	}
 	for hash, rs := range snapshot.ReplicaSets {
 		if hash != snapshot.Rollout.StableRS && rs.Desired > 0 {
@@ -336,6 +366,9 @@ func (s *Session) finished(now time.Duration) bool {
 // outcome is the rollout's final state (DESIGN.md, Outcomes), as the
 // observer saw it.
 func (s *Session) outcome(now time.Duration) result.Outcome {
+	if s.Canary != nil {
+		return s.canaryOutcome(now)
+	}
 	o := s.Observer
 	snapshot := o.Snapshot()
 	switch {
@@ -359,7 +392,7 @@ func (s *Session) result() *result.Result {
 	s.mu.Unlock()
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtSeconds < events[j].AtSeconds })
 	res := &result.Result{Scenario: s.Scenario.Metadata.Name, Backend: s.Backend, Seed: s.Options.Seed, Requests: requests, Events: events, Series: series}
-	if s.Observer != nil {
+	if s.Observer != nil || s.CanaryObserver != nil {
 		res.Outcome = s.outcome(now)
 	} else {
 		res.Outcome = result.Outcome{Result: scenario.OutcomeDegraded}
@@ -375,26 +408,39 @@ func (s *Session) liveState(now time.Duration) {
 	}
 	s.stateSecond = second
 	weight, requests, failed := s.Plane.Live()
-	snapshot := s.Observer.Snapshot()
+	snapshot := s.snapshot()
+	step, steps, phase, image := snapshot.Rollout.CurrentStepIndex, snapshot.Rollout.Steps, snapshot.Rollout.Phase, snapshot.Rollout.Image
+	if s.Canary != nil {
+		step, steps, phase, image = 0, 0, snapshot.Canary.Phase, snapshot.Canary.TargetImage
+	}
 	color := func(image string) string { return s.Scenario.Profiles[image].Color }
 	s.Options.State(s.Scenario.Metadata.Name, runner.State{
 		AtSeconds:    result.Seconds(now.Truncate(time.Second)),
 		CanaryWeight: weight,
-		Step:         snapshot.Rollout.CurrentStepIndex,
-		Steps:        snapshot.Rollout.Steps,
-		Phase:        snapshot.Rollout.Phase,
+		Step:         step,
+		Steps:        steps,
+		Phase:        phase,
 		Requests:     map[string]int64{"stable": requests["stable"], "canary": requests["canary"]},
 		Failed:       map[string]int64{"stable": failed["stable"], "canary": failed["canary"]},
-		Colors:       map[string]string{"stable": color(s.Scenario.Spec.Stable), "canary": color(snapshot.Rollout.Image)},
-		Images:       map[string]string{"stable": s.Scenario.Spec.Stable, "canary": snapshot.Rollout.Image},
+		Colors:       map[string]string{"stable": color(s.Scenario.Spec.Stable), "canary": color(image)},
+		Images:       map[string]string{"stable": s.Scenario.Spec.Stable, "canary": image},
 	})
 }
 
-// ApplyAction applies an operator action with the plugin's patches, or
-// releases a further image.
+// ApplyAction applies an operator action with the plugin's patches (with
+// Flagger: opens a loadtester gate), or releases a further image.
 func (s *Session) ApplyAction(ctx context.Context, event scenario.Event) error {
 	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
 	var err error
+	switch {
+	case event.Action == scenario.ActionRelease:
+	case s.Canary != nil:
+		if err := s.canaryAction(event); err != nil {
+			return err
+		}
+		s.EmitNow(emitted)
+		return nil
+	}
 	switch event.Action {
 	case scenario.ActionPromote:
 		err = s.Driver.Promote(ctx)
@@ -484,7 +530,7 @@ func (s *Session) EndFault(ctx context.Context, event scenario.Event) error {
 // canary (any image but the stable one), stable, or all.
 func (s *Session) TargetHashes(target string) []string {
 	var hashes []string
-	for hash, rs := range s.Observer.Snapshot().ReplicaSets {
+	for hash, rs := range s.snapshot().ReplicaSets {
 		class := "canary"
 		if rs.Image == s.Scenario.Spec.Stable {
 			class = "stable"
@@ -502,8 +548,8 @@ func (s *Session) TargetHashes(target string) []string {
 func (s *Session) TargetPods(ctx context.Context, target string) ([]unstructured.Unstructured, error) {
 	var pods []unstructured.Unstructured
 	for _, hash := range s.TargetHashes(target) {
-		list, err := s.Client.Resource(Pods).Namespace(s.Manifests.Namespace).List(ctx,
-			metav1.ListOptions{LabelSelector: "rollouts-pod-template-hash=" + hash})
+		list, err := s.Client.Resource(Pods).Namespace(s.namespace()).List(ctx,
+			metav1.ListOptions{LabelSelector: s.hashLabel() + "=" + hash})
 		if err != nil {
 			return nil, fmt.Errorf("listing pods: %w", err)
 		}
@@ -539,7 +585,7 @@ func (s *Session) KillPods(ctx context.Context, target string, count int) (int, 
 		if killed == count {
 			break
 		}
-		err := s.Client.Resource(Pods).Namespace(s.Manifests.Namespace).Delete(ctx, pod.GetName(), metav1.DeleteOptions{})
+		err := s.Client.Resource(Pods).Namespace(s.namespace()).Delete(ctx, pod.GetName(), metav1.DeleteOptions{})
 		if err != nil {
 			return killed, fmt.Errorf("deleting pod %s: %w", pod.GetName(), err)
 		}
@@ -548,10 +594,43 @@ func (s *Session) KillPods(ctx context.Context, target string, count int) (int, 
 	return killed, nil
 }
 
+// snapshot is the observer's current state, whichever controller runs.
+func (s *Session) snapshot() Snapshot {
+	if s.Canary != nil {
+		return s.CanaryObserver.Snapshot()
+	}
+	return s.Observer.Snapshot()
+}
+
+func (s *Session) namespace() string {
+	if s.Canary != nil {
+		return s.Canary.Namespace
+	}
+	return s.Manifests.Namespace
+}
+
+// hashLabel is the pod label of a ReplicaSet's pod-template hash: the
+// Rollout's own, or the Deployment controller's.
+func (s *Session) hashLabel() string {
+	if s.Canary != nil {
+		return "pod-template-hash"
+	}
+	return "rollouts-pod-template-hash"
+}
+
+func (s *Session) log(message string, args ...any) {
+	if s.Log != nil {
+		s.Log.Info(message, args...)
+	}
+}
+
 // RevertWeights is a GitOps agent syncing the VirtualService as it is in
 // the manifests (without ignoreDifferences): the weights go back to what
 // Git says until the controller writes them again.
 func (s *Session) RevertWeights(ctx context.Context) error {
+	if s.Canary != nil {
+		return fmt.Errorf("gitops-revert: Flagger makes its VirtualService itself; a scenario's manifests hold none to re-apply")
+	}
 	name := s.Observer.VirtualService
 	vs, ok := s.Driver.Object("VirtualService", name)
 	if !ok {

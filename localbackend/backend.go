@@ -1,10 +1,14 @@
 // Package localbackend is the `local` backend: the scenario's real
-// manifests on a real kube-apiserver with the real Argo Rollouts controller
-// (localcluster), driven by clusterdriver, with the sim's data plane running
-// in real time beside it. The data plane follows the real objects and
-// serves the Prometheus HTTP API on loopback; the scenario's
-// AnalysisTemplates are pointed at it (their provider.prometheus.address is
-// rewritten to that URL), so the real AnalysisRuns judge the sim's traffic.
+// manifests on a real kube-apiserver with the real Argo Rollouts controller,
+// or for a flagger scenario a real Flagger controller started for the run
+// (localcluster), driven by clusterdriver, with the sim's data plane
+// running in real time beside it. The data plane follows the real objects
+// and serves the Prometheus HTTP API on loopback; the scenario's
+// AnalysisTemplates and MetricTemplates are pointed at it (their Prometheus
+// address is rewritten to that URL), so the real AnalysisRuns and Flagger
+// checks judge the sim's traffic. For Flagger it also receives the event
+// webhook and emulates the loadtester (its gates are the promote and abort
+// actions).
 package localbackend
 
 import (
@@ -102,13 +106,11 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 		return session.state, nil
 	}
 	cfg := b.Config
-	if cfg.CacheDir == "" {
-		dir, err := localcluster.DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		cfg.CacheDir = dir
+	builder, err := cfg.builder()
+	if err != nil {
+		return nil, err
 	}
+	cfg.CacheDir = builder.CacheDir
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(cfg.CacheDir, "local-cluster")
 	}
@@ -121,9 +123,7 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 			return nil, err
 		}
 	}
-	log := b.log()
-	state, err := localcluster.Up(ctx, localcluster.Options{Dir: cfg.Dir, Log: log,
-		Builder: &localcluster.Builder{CacheDir: cfg.CacheDir, BinDir: cfg.BinDir, Log: log}})
+	state, err := localcluster.Up(ctx, localcluster.Options{Dir: cfg.Dir, Log: b.log(), Builder: builder})
 	if err != nil {
 		return nil, err
 	}
@@ -131,13 +131,12 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 	return state, nil
 }
 
-// Run replays the scenario on the real controller in real time.
+// Run replays the scenario on the real controller (Argo Rollouts, or a
+// Flagger controller started for the run) in real time.
 func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {
-	if sc.Spec.Controller != scenario.ControllerArgoRollouts {
-		return nil, fmt.Errorf("%w: the local backend runs %s only; controller %s comes with its own issue",
-			runner.ErrBackend, scenario.ControllerArgoRollouts, sc.Spec.Controller)
-	}
-	r, err := prepare(sc, b.Config, opts)
+	cfg := b.Config
+	cfg.Log = b.log()
+	r, err := prepare(sc, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +144,8 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
-	unlock, err := state.LockNamespace(ctx, r.manifests.Namespace, func() {
-		b.log().Info("waiting for another canarylab run in the same namespace of the local cluster", "namespace", r.manifests.Namespace)
+	unlock, err := state.LockNamespace(ctx, r.namespace(), func() {
+		b.log().Info("waiting for another canarylab run in the same namespace of the local cluster", "namespace", r.namespace())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
@@ -160,9 +159,25 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 }
 
 // log is where the backend says what it does (stderr unless configured).
-func (b *Backend) log() *slog.Logger {
-	if b.Config.Log != nil {
-		return b.Config.Log
+func (b *Backend) log() *slog.Logger { return b.Config.logger() }
+
+func (c Config) logger() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// builder finds or builds the binaries (the cache directory defaults to
+// the user's).
+func (c Config) builder() (*localcluster.Builder, error) {
+	cacheDir := c.CacheDir
+	if cacheDir == "" {
+		dir, err := localcluster.DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		cacheDir = dir
+	}
+	return &localcluster.Builder{CacheDir: cacheDir, BinDir: c.BinDir, Log: c.logger()}, nil
 }

@@ -43,6 +43,17 @@ func (r *run) StartFault(ctx context.Context, event scenario.Event) (string, err
 	case scenario.FaultNoTraffic:
 		r.plane.with(func(w *dataplane.World) { w.SetNoTraffic(true) })
 	case scenario.FaultControllerRestart:
+		if r.flagger != nil {
+			if err := r.flagger.Halt(); err != nil {
+				return "", err
+			}
+			if event.For.Duration == 0 {
+				if err := r.flagger.Resume(); err != nil {
+					return "", err
+				}
+			}
+			break
+		}
 		if err := r.state.StopProcess("rollouts-controller"); err != nil {
 			return "", err
 		}
@@ -83,6 +94,9 @@ func (r *run) EndFault(ctx context.Context, event scenario.Event) error {
 	case scenario.FaultNoTraffic:
 		r.plane.with(func(w *dataplane.World) { w.SetNoTraffic(false) })
 	case scenario.FaultControllerRestart:
+		if r.flagger != nil {
+			return r.flagger.Resume()
+		}
 		if err := r.state.StartProcess("rollouts-controller"); err != nil {
 			return err
 		}
@@ -104,7 +118,7 @@ func (r *run) setReady(ctx context.Context, target string, ready bool) error {
 		if clusterdriver.PodReady(&pod) == ready {
 			continue
 		}
-		_, err := r.session.Client.Resource(clusterdriver.Pods).Namespace(r.manifests.Namespace).Patch(ctx, pod.GetName(),
+		_, err := r.session.Client.Resource(clusterdriver.Pods).Namespace(r.namespace()).Patch(ctx, pod.GetName(),
 			types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
 		if err != nil {
 			return fmt.Errorf("setting pod %s ready=%t: %w", pod.GetName(), ready, err)

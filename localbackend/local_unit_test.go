@@ -72,12 +72,115 @@ func TestReadyDelayFollowsProfiles(t *testing.T) {
 	}
 }
 
-func TestFlaggerScenarioIsABackendError(t *testing.T) {
-	sc := loadScenario(t, "../scenarios/bad-release-rolls-back.yaml")
-	sc.Spec.Controller = "flagger"
-	_, err := (&Backend{Config: DefaultConfig()}).Run(t.Context(), sc, runner.Options{})
-	if !errors.Is(err, runner.ErrBackend) {
-		t.Fatalf("err = %v, want a backend error", err)
+// Linkerd canaries need the SMI TrafficSplit CRD, which no module the Go
+// proxy serves ships for this Kubernetes: the run is refused as a backend
+// error (exit 3) that says so, before any cluster is started.
+func TestLinkerdCanaryIsRefused(t *testing.T) {
+	sc := loadScenario(t, "testdata/flagger-linkerd.yaml")
+	cfg := DefaultConfig()
+	cfg.Dir = t.TempDir() // no cluster there, and none may be started
+	_, err := (&Backend{Config: cfg}).Run(t.Context(), sc, runner.Options{})
+	if !errors.Is(err, runner.ErrBackend) || !errors.Is(err, ErrLinkerd) || !strings.Contains(err.Error(), "canary-linkerd.yaml:") {
+		t.Fatalf("err = %v, want the Linkerd refusal naming the Canary's file:line", err)
+	}
+}
+
+// What Flagger calls is pointed at the data plane: the templates' and the
+// Canary's Prometheus, the loadtester's webhooks (path and query kept),
+// event hooks; other webhooks are left alone, and the release says which.
+func TestCanaryAddressesPointAtTheDataPlane(t *testing.T) {
+	sc := loadScenario(t, "testdata/flagger-addresses.yaml")
+	r, err := prepare(sc, DefaultConfig(), runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.plane = &plane{URL: "http://127.0.0.1:4242"}
+	if err := r.rewriteCanaryAddresses("http://127.0.0.1:4242/flagger/events", "http://127.0.0.1:4242/loadtester/"); err != nil {
+		t.Fatal(err)
+	}
+	templates := 0
+	for _, obj := range r.objects {
+		switch obj.GetKind() {
+		case "MetricTemplate":
+			templates++
+			if address, _, _ := unstructured.NestedString(obj.Object, "spec", "provider", "address"); address != "http://127.0.0.1:4242" {
+				t.Errorf("MetricTemplate %s: address %q", obj.GetName(), address)
+			}
+		case "Canary":
+			if server, _, _ := unstructured.NestedString(obj.Object, "spec", "metricsServer"); server != "http://127.0.0.1:4242" {
+				t.Errorf("metricsServer %q", server)
+			}
+			webhooks, _, _ := unstructured.NestedSlice(obj.Object, "spec", "analysis", "webhooks")
+			want := map[string]string{
+				"promotion-gate": "http://127.0.0.1:4242/loadtester/gate/check?x=1",
+				"load-test":      "http://127.0.0.1:4242/loadtester/",
+				"notify":         "http://127.0.0.1:4242/flagger/events",
+				"smoke":          "http://smoke.test/run",
+			}
+			for _, w := range webhooks {
+				hook := w.(map[string]any)
+				if got := hook["url"]; got != want[hook["name"].(string)] {
+					t.Errorf("webhook %s: url %v, want %s", hook["name"], got, want[hook["name"].(string)])
+				}
+			}
+		}
+	}
+	if templates != 2 {
+		t.Errorf("%d MetricTemplates, want 2", templates)
+	}
+	note := r.releaseNote()
+	for _, part := range []string{"MetricTemplate canary-5xx provider.address", "Canary demo metricsServer", "webhook promotion-gate (loadtester)",
+		"webhook load-test (loadtester)", "event webhook notify"} {
+		if !strings.Contains(note, part) {
+			t.Errorf("release note %q does not say %q", note, part)
+		}
+	}
+	if strings.Contains(note, "smoke") {
+		t.Errorf("release note %q names a webhook left alone", note)
+	}
+}
+
+// The data plane follows Flagger's Deployments: the primary's and the
+// target's ReplicaSets are their workloads, the Services select them by
+// app label, the VirtualService's hosts carry the weights.
+func TestPlaneFollowsFlaggerWorkloads(t *testing.T) {
+	p, err := newPlane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	var events []result.Event
+	p.emit = func(e result.Event) { events = append(events, e) }
+	p.routed, p.workloads, p.canaryKey, p.entry = true, true, "demo-canary", "demo"
+	snapshot := clusterdriver.Snapshot{
+		ReplicaSets: map[string]clusterdriver.ReplicaSet{
+			"p1": {Name: "demo-primary-p1", Hash: "p1", Image: "canarylab/demo:blue", Desired: 4, Ready: 4, Workload: "demo-primary", Owner: "demo-primary"},
+			"t1": {Name: "demo-t1", Hash: "t1", Image: "canarylab/demo:blue", Workload: "demo", Owner: "demo"},
+		},
+		Services:         map[string]string{},
+		ServiceWorkloads: map[string]string{"demo": "demo-primary", "demo-primary": "demo-primary", "demo-canary": "demo"},
+		Routes:           []clusterdriver.Route{{Host: "demo-primary", Weight: 100}, {Host: "demo-canary", Weight: 0}},
+	}
+	profiles := sc(t).Profiles
+	p.start(time.Now(), dataplane.Config{Namespace: "default", App: "demo", StableImage: "canarylab/demo:blue", Profiles: profiles, RPS: 100,
+		Mesh: "istio", RoutedHost: "demo"}, snapshot, 2*time.Minute, 15*time.Second, time.Minute, 1)
+	for hash, owner := range map[string]string{"p1": "demo-primary", "t1": "demo"} {
+		if rs := p.world.ReplicaSet(hash); rs == nil || rs.Workload != owner {
+			t.Errorf("ReplicaSet %s: %+v, want workload %s", hash, rs, owner)
+		}
+	}
+	if service := p.world.Service("demo-canary"); service == nil || service.Workload != "demo" {
+		t.Errorf("Service demo-canary = %+v, want the target's pods", service)
+	}
+	// The release: the target scaled up with the new image, then 25% to it.
+	snapshot.ReplicaSets["t2"] = clusterdriver.ReplicaSet{Name: "demo-t2", Hash: "t2", Image: "canarylab/demo:red", Desired: 4, Ready: 4, Workload: "demo", Owner: "demo"}
+	snapshot.Routes = []clusterdriver.Route{{Host: "demo-primary", Weight: 75}, {Host: "demo-canary", Weight: 25}}
+	p.apply(snapshot)
+	if len(events) != 1 || events[0].Type != result.WeightChanged || *events[0].CanaryWeight != 25 {
+		t.Fatalf("events = %+v, want one WeightChanged to 25", events)
+	}
+	if weight := p.world.CanaryWeight("demo-canary"); weight != 25 {
+		t.Errorf("routed canary weight %d, want 25", weight)
 	}
 }
 

@@ -27,8 +27,10 @@ type plane struct {
 	api   *metricstore.API
 
 	server   *http.Server
+	mux      *http.ServeMux
 	listener net.Listener
-	// URL is the Prometheus address written into the AnalysisTemplates.
+	// URL is the Prometheus address written into the AnalysisTemplates
+	// (and the base of the other endpoints a run adds with handle).
 	URL string
 
 	// release is the wall time of virtual time 0; zero until the release.
@@ -37,6 +39,9 @@ type plane struct {
 	entry     string
 	canaryKey string
 	routed    bool
+	// workloads: Services select Deployments' pods by their app label
+	// (Flagger), not ReplicaSets by pod-template hash.
+	workloads bool
 
 	weights      []int
 	secondWeight int
@@ -59,7 +64,9 @@ func newPlane() (*plane, error) {
 	}
 	p.listener = listener
 	p.URL = "http://" + listener.Addr().String()
-	p.server = &http.Server{Handler: p.api, ReadHeaderTimeout: 5 * time.Second}
+	p.mux = http.NewServeMux()
+	p.mux.Handle("/", p.api)
+	p.server = &http.Server{Handler: p.mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := p.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.mu.Lock()
@@ -68,6 +75,13 @@ func newPlane() (*plane, error) {
 		}
 	}()
 	return p, nil
+}
+
+// handle serves another endpoint beside the Prometheus API (Flagger's
+// event webhook, the emulated loadtester) under path, and returns its URL.
+func (p *plane) handle(path string, handler http.Handler) string {
+	p.mux.Handle(path, handler)
+	return p.URL + path
 }
 
 // virtual is the run time of a wall-clock instant: time since the release.
@@ -146,22 +160,10 @@ func (p *plane) apply(snapshot clusterdriver.Snapshot) {
 }
 
 func (p *plane) applyLocked(snapshot clusterdriver.Snapshot) {
-	hashes := make([]string, 0, len(snapshot.ReplicaSets))
-	for hash := range snapshot.ReplicaSets {
-		hashes = append(hashes, hash)
-	}
-	sort.Strings(hashes)
-	for _, hash := range hashes {
-		rs := snapshot.ReplicaSets[hash]
-		p.world.Observe(rs.Hash, rs.Image, rs.Desired, rs.Ready)
-	}
-	for _, rs := range p.world.ReplicaSets() {
-		if _, ok := snapshot.ReplicaSets[rs.Hash]; !ok && rs.Replicas() > 0 {
-			p.world.Observe(rs.Hash, rs.Image, 0, 0) // deleted
-		}
-	}
-	for name, hash := range snapshot.Services {
-		p.world.SetService(name, hash)
+	if p.workloads {
+		p.followWorkloads(snapshot)
+	} else {
+		p.followReplicaSets(snapshot)
 	}
 	for name, hash := range snapshot.Subsets {
 		p.world.SetService(name, hash)
@@ -185,6 +187,28 @@ func (p *plane) applyLocked(snapshot clusterdriver.Snapshot) {
 		if p.emit != nil {
 			p.emit(result.Event{AtSeconds: result.Seconds(p.loop.Now()), Type: result.WeightChanged, CanaryWeight: result.IntPtr(weight)})
 		}
+	}
+}
+
+// followReplicaSets has the data plane follow a Rollout's ReplicaSets and
+// the Services' pod-template-hash selectors.
+func (p *plane) followReplicaSets(snapshot clusterdriver.Snapshot) {
+	hashes := make([]string, 0, len(snapshot.ReplicaSets))
+	for hash := range snapshot.ReplicaSets {
+		hashes = append(hashes, hash)
+	}
+	sort.Strings(hashes)
+	for _, hash := range hashes {
+		rs := snapshot.ReplicaSets[hash]
+		p.world.Observe(rs.Hash, rs.Image, rs.Desired, rs.Ready)
+	}
+	for _, rs := range p.world.ReplicaSets() {
+		if _, ok := snapshot.ReplicaSets[rs.Hash]; !ok && rs.Replicas() > 0 {
+			p.world.Observe(rs.Hash, rs.Image, 0, 0) // deleted
+		}
+	}
+	for name, hash := range snapshot.Services {
+		p.world.SetService(name, hash)
 	}
 }
 

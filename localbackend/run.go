@@ -2,6 +2,9 @@ package localbackend
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,21 +18,33 @@ import (
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/argorollouts"
 	"github.com/canarylab/canarylab/sim/dataplane"
+	"github.com/canarylab/canarylab/sim/loadtester"
 )
 
 // run is one scenario on the local cluster: the clusterdriver.Session does
 // the run, and run is its Plane — the sim's data plane in real time, and
 // the faults that act on it or on the local processes.
 type run struct {
-	cfg       Config
-	sc        *scenario.Scenario
-	opts      runner.Options
+	cfg  Config
+	sc   *scenario.Scenario
+	opts runner.Options
+	// manifests are an Argo Rollouts scenario's, canary a Flagger one's.
 	manifests *argorollouts.Manifests
+	canary    *clusterdriver.Canary
 	objects   []clusterdriver.Object
 
 	session *clusterdriver.Session
 	plane   *plane
 	state   *localcluster.State
+	// flagger is the run's own Flagger controller (flagger scenarios).
+	flagger *localcluster.RunProcess
+	// rewritten lists the addresses pointed at the data plane.
+	rewritten []string
+	// loadtester is the emulated flagger-loadtester (flagger scenarios).
+	loadtester *loadtester.Tester
+	// sessionMu guards session for the event webhook, which may be
+	// called before the session exists.
+	sessionMu sync.Mutex
 
 	mu                          sync.Mutex
 	metricsOutage, metricsEmpty int
@@ -39,6 +54,9 @@ type run struct {
 var _ clusterdriver.Plane = (*run)(nil)
 
 func prepare(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run, error) {
+	if sc.Spec.Controller == scenario.ControllerFlagger {
+		return prepareCanary(sc, cfg, opts)
+	}
 	m, objects, err := clusterdriver.Decode(sc, Name)
 	if err != nil {
 		return nil, err
@@ -57,7 +75,18 @@ func (r *run) readyDelay(image string) map[string]string {
 	return map[string]string{clusterdriver.PodReadyDelayAnnotation: (r.cfg.PodStartLatency + profile.Startup.Duration).String()}
 }
 
+// namespace is where the scenario's objects go.
+func (r *run) namespace() string {
+	if r.canary != nil {
+		return r.canary.Namespace
+	}
+	return r.manifests.Namespace
+}
+
 func (r *run) execute(ctx context.Context, state *localcluster.State) (*result.Result, error) {
+	if r.canary != nil {
+		return r.executeCanary(ctx, state)
+	}
 	r.state = state
 	config, err := state.RESTConfig()
 	if err != nil {
@@ -76,9 +105,12 @@ func (r *run) execute(ctx context.Context, state *localcluster.State) (*result.R
 	routing := clusterdriver.RoutingOf(r.manifests)
 	r.plane.routed, r.plane.canaryKey, r.plane.entry = routing.Routed, routing.CanaryKey, routing.Entry
 	r.session = &clusterdriver.Session{Scenario: r.sc, Options: r.opts, Backend: Name, Manifests: r.manifests,
-		Client: client, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout}
+		Client: client, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout,
+		ReleaseNote: r.releaseNote(), Log: r.cfg.Log}
 	return r.session.Run(ctx)
 }
+
+func (r *run) log() *slog.Logger { return r.cfg.logger() }
 
 // Now is the time since the release.
 func (r *run) Now() time.Duration { return r.plane.now() }
@@ -89,10 +121,14 @@ func (r *run) Warm(context.Context) error { return nil }
 // Start builds the data plane at the release.
 func (r *run) Start(_ context.Context, release time.Time, snapshot clusterdriver.Snapshot, emit func(result.Event)) error {
 	r.plane.emit = emit
-	r.plane.start(release, dataplane.Config{
-		Namespace: r.manifests.Namespace, App: r.manifests.Rollout.Metadata.Name, StableImage: r.sc.Spec.Stable,
-		Profiles: r.sc.Profiles, RPS: r.sc.Spec.Load.RPS, Seed: uint64(r.opts.Seed),
-	}, snapshot, r.cfg.Warmup, r.cfg.ScrapeInterval, r.sc.Spec.Load.Duration.Duration, r.opts.Seed)
+	cfg := dataplane.Config{Namespace: r.namespace(), StableImage: r.sc.Spec.Stable,
+		Profiles: r.sc.Profiles, RPS: r.sc.Spec.Load.RPS, Seed: uint64(r.opts.Seed)}
+	if r.canary != nil {
+		cfg = r.canaryConfig(cfg)
+	} else {
+		cfg.App = r.manifests.Rollout.Metadata.Name
+	}
+	r.plane.start(release, cfg, snapshot, r.cfg.Warmup, r.cfg.ScrapeInterval, r.sc.Spec.Load.Duration.Duration, r.opts.Seed)
 	return nil
 }
 
@@ -114,6 +150,15 @@ func (r *run) Finish() (result.Requests, *result.Series) { return r.plane.finish
 // PodAnnotations carry kwok's ready delay for the image.
 func (r *run) PodAnnotations(image string) map[string]string { return r.readyDelay(image) }
 
+// releaseNote says which addresses of the manifests were pointed at the
+// data plane, for the ReleaseStarted event.
+func (r *run) releaseNote() string {
+	if len(r.rewritten) == 0 {
+		return ""
+	}
+	return "pointed at the local data plane: " + strings.Join(r.rewritten, "; ")
+}
+
 // rewriteAnalysisAddresses points every Prometheus metric of the scenario's
 // templates at the data plane's API.
 func (r *run) rewriteAnalysisAddresses() {
@@ -127,6 +172,7 @@ func (r *run) rewriteAnalysisAddresses() {
 			provider, _ := metric["provider"].(map[string]any)
 			if prometheus, ok := provider["prometheus"].(map[string]any); ok {
 				prometheus["address"] = r.plane.URL
+				r.rewritten = append(r.rewritten, fmt.Sprintf("%s %s metric %v provider.prometheus.address", obj.GetKind(), obj.GetName(), metric["name"]))
 			}
 		}
 		unstructured.SetNestedSlice(obj.Object, metrics, "spec", "metrics")
