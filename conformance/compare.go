@@ -17,6 +17,14 @@
 // drift by a fraction of a second per step and a little more the longer a
 // rollout runs. A decisive event that one backend recorded and the other did
 // not is a disagreement.
+//
+// Flagger scenarios follow another rule. Flagger acts only on the ticks of
+// a Canary's analysis interval, whose phase relative to the release is set
+// by when the controller started (flagger-measured.md: detection lag 0.4 to
+// 8.8s with 10s checks), so the same run lands up to one interval earlier
+// or later on another backend. Their decisive moments are the outcome,
+// each WeightChanged and each CanaryPhaseChanged (with the same phase), and
+// each pair may be up to one analysis interval apart.
 package conformance
 
 import (
@@ -26,6 +34,8 @@ import (
 	"time"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/flagger"
 )
 
 // Outcome names the outcome moment among the decisive moments.
@@ -39,6 +49,13 @@ var DecisiveEvents = []string{
 	result.RolloutPaused,
 	result.RolloutAborted,
 	result.RolloutPromoted,
+}
+
+// FlaggerDecisiveEvents are the decisive event types of a Flagger
+// scenario.
+var FlaggerDecisiveEvents = []string{
+	result.WeightChanged,
+	result.CanaryPhaseChanged,
 }
 
 // Tolerance bounds.
@@ -68,6 +85,9 @@ type Row struct {
 	// Moments are the outcome moment, then the decisive events paired by
 	// type and occurrence, in timeline order.
 	Moments []Moment
+	// Interval is a Flagger scenario's analysis interval, the tolerance of
+	// each of its moments; 0 for Argo Rollouts.
+	Interval time.Duration
 	// Agrees: same outcome, no run error, every moment within tolerance.
 	Agrees bool
 }
@@ -89,6 +109,8 @@ type Moment struct {
 	Agrees bool
 	// Reason says why the moment disagrees; empty when it agrees.
 	Reason string
+	// interval, when set, is the tolerance (Flagger's analysis interval).
+	interval time.Duration
 }
 
 // Name is the moment as the table shows it: "WeightChanged 2".
@@ -108,13 +130,65 @@ func (m Moment) Difference() (difference time.Duration, ok bool) {
 	return m.OtherAt - m.SimAt, true
 }
 
-// Tolerance of this moment: max(2s, 5% of the later time).
-func (m Moment) Tolerance() time.Duration { return Tolerance(m.SimAt, m.OtherAt) }
+// Tolerance of this moment: max(2s, 5% of the later time), or for a
+// Flagger scenario its analysis interval.
+func (m Moment) Tolerance() time.Duration {
+	if m.interval > 0 {
+		return m.interval
+	}
+	return Tolerance(m.SimAt, m.OtherAt)
+}
+
+// Rule is how a scenario's results are compared: Argo Rollouts' (the zero
+// Rule) or Flagger's, with the Canary's analysis interval.
+type Rule struct {
+	// Interval is the Flagger Canary's analysis interval (at least 10s).
+	Interval time.Duration
+}
+
+// MinFlaggerInterval is Flagger's least analysis interval (a shorter one
+// is raised to it): the tolerance of Flagger results compared without
+// their scenario.
+const MinFlaggerInterval = 10 * time.Second
+
+// RuleFor is the rule of a scenario: a flagger scenario's Canary gives its
+// analysis interval.
+func RuleFor(sc *scenario.Scenario) (Rule, error) {
+	if sc.Spec.Controller != scenario.ControllerFlagger {
+		return Rule{}, nil
+	}
+	m, err := flagger.Decode(sc.Documents)
+	if err != nil {
+		return Rule{}, err
+	}
+	return Rule{Interval: flagger.AnalysisInterval(m.Canary.Spec.Analysis)}, nil
+}
+
+// CompareScenario is Compare with the scenario's rule (RuleFor); a
+// scenario whose Canary cannot be read is compared as Compare does.
+func CompareScenario(sc *scenario.Scenario, sim, other *result.Result) Row {
+	rule, err := RuleFor(sc)
+	if err != nil {
+		return Compare(sim, other)
+	}
+	return CompareWith(rule, sim, other)
+}
 
 // Compare pairs the decisive moments of a scenario's result on the sim
 // with those on the other backend. A nil result (the backend produced
-// nothing) has no outcome and no events.
+// nothing) has no outcome and no events. Results of a Flagger Canary (with
+// CanaryPhaseChanged events) are compared by Flagger's rule with its least
+// interval, 10s; CompareScenario reads the Canary's own.
 func Compare(sim, other *result.Result) Row {
+	rule := Rule{}
+	if len(decisive(orEmpty(sim), result.CanaryPhaseChanged)) > 0 || len(decisive(orEmpty(other), result.CanaryPhaseChanged)) > 0 {
+		rule.Interval = MinFlaggerInterval
+	}
+	return CompareWith(rule, sim, other)
+}
+
+// CompareWith pairs the decisive moments of the two results by a rule.
+func CompareWith(rule Rule, sim, other *result.Result) Row {
 	sim, other = orEmpty(sim), orEmpty(other)
 	row := Row{
 		Scenario:     sim.Scenario,
@@ -124,6 +198,7 @@ func Compare(sim, other *result.Result) Row {
 		OtherOutcome: other.Outcome.Result,
 		SimError:     sim.Error,
 		OtherError:   other.Error,
+		Interval:     rule.Interval,
 	}
 	if row.Scenario == "" {
 		row.Scenario = other.Scenario
@@ -131,14 +206,18 @@ func Compare(sim, other *result.Result) Row {
 	outcome := Moment{Event: Outcome, Occurrence: 1,
 		SimDetail: sim.Outcome.Result, OtherDetail: other.Outcome.Result,
 		SimAt: sim.Outcome.At(), OtherAt: other.Outcome.At(),
-		Sim: sim.Outcome.Result != "", Other: other.Outcome.Result != ""}
+		Sim: sim.Outcome.Result != "", Other: other.Outcome.Result != "", interval: rule.Interval}
 	judge(&outcome, row.SimBackend, row.OtherBackend)
 
+	events := DecisiveEvents
+	if rule.Interval > 0 {
+		events = FlaggerDecisiveEvents
+	}
 	var moments []Moment
-	for _, eventType := range DecisiveEvents {
+	for _, eventType := range events {
 		simEvents, otherEvents := decisive(sim, eventType), decisive(other, eventType)
 		for i := 0; i < max(len(simEvents), len(otherEvents)); i++ {
-			moment := Moment{Event: eventType, Occurrence: i + 1}
+			moment := Moment{Event: eventType, Occurrence: i + 1, interval: rule.Interval}
 			if i < len(simEvents) {
 				moment.Sim, moment.SimAt, moment.SimDetail = true, simEvents[i].At(), detail(simEvents[i])
 			}
@@ -199,7 +278,7 @@ func detail(event result.Event) string {
 		if event.CanaryWeight != nil {
 			return strconv.Itoa(*event.CanaryWeight) + "%"
 		}
-	case result.AnalysisRunCompleted:
+	case result.AnalysisRunCompleted, result.CanaryPhaseChanged:
 		return event.Phase
 	}
 	return ""
@@ -241,6 +320,12 @@ func Summary(rows []Row) string {
 			agreeing++
 		}
 	}
-	return fmt.Sprintf("%d of %d scenarios agree (tolerance per decisive moment: max(%s, %d%% of the later time))",
-		agreeing, len(rows), FormatDuration(MinTolerance), TolerancePercent)
+	rule := fmt.Sprintf("max(%s, %d%% of the later time)", FormatDuration(MinTolerance), TolerancePercent)
+	for _, row := range rows {
+		if row.Interval > 0 {
+			rule += "; Flagger: one analysis interval"
+			break
+		}
+	}
+	return fmt.Sprintf("%d of %d scenarios agree (tolerance per decisive moment: %s)", agreeing, len(rows), rule)
 }

@@ -56,6 +56,7 @@ func TestSuiteIsShort(t *testing.T) {
 				}
 			}
 			for _, doc := range sc.Documents {
+				checkFlaggerDocument(t, doc)
 				if doc.Kind != "Rollout" {
 					continue
 				}
@@ -127,10 +128,48 @@ func TestSuiteIsRobustToScrapePhase(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if row := conformance.Compare(reference, res); !row.Agrees {
+				if row := conformance.CompareScenario(sc, reference, res); !row.Agrees {
 					t.Errorf("seed %d disagrees with seed 1:\n%s", seed, conformance.Table([]conformance.Row{row}))
 				}
 			}
 		})
+	}
+}
+
+// maxFlaggerInterval keeps a Flagger run of a few checks within the
+// suite's limits.
+const maxFlaggerInterval = 30 * time.Second
+
+// checkFlaggerDocument holds a Flagger scenario's Canary to a short
+// interval and its target Deployment to 4 replicas.
+func checkFlaggerDocument(t *testing.T, doc scenario.Document) {
+	t.Helper()
+	switch doc.Kind {
+	case "Canary":
+		var canary struct {
+			Spec struct {
+				Analysis struct {
+					Interval string `yaml:"interval"`
+				} `yaml:"analysis"`
+			} `yaml:"spec"`
+		}
+		if err := yaml.Unmarshal(doc.Raw, &canary); err != nil {
+			t.Fatalf("%s: %v", doc.Where(), err)
+		}
+		if interval, err := time.ParseDuration(canary.Spec.Analysis.Interval); err != nil || interval > maxFlaggerInterval {
+			t.Errorf("%s: analysis.interval %q; keep it at most %v so that runs are short", doc.Where(), canary.Spec.Analysis.Interval, maxFlaggerInterval)
+		}
+	case "Deployment":
+		var deployment struct {
+			Spec struct {
+				Replicas int `yaml:"replicas"`
+			} `yaml:"spec"`
+		}
+		if err := yaml.Unmarshal(doc.Raw, &deployment); err != nil {
+			t.Fatalf("%s: %v", doc.Where(), err)
+		}
+		if deployment.Spec.Replicas > 4 {
+			t.Errorf("%s: %d replicas; keep it small (4)", doc.Where(), deployment.Spec.Replicas)
+		}
 	}
 }
