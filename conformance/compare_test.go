@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/scenario"
 )
 
 // timeline builds a result from compact events: "W25@3.3" (WeightChanged
@@ -301,5 +302,101 @@ func TestSameBackendTwiceKeepsColumnsApart(t *testing.T) {
 	text := Table([]Row{Compare(simPromoted, simPromoted)})
 	if !strings.Contains(text, "SIM (AGAIN)") {
 		t.Errorf("sim against sim: columns not told apart:\n%s", text)
+	}
+}
+
+// flaggerTimeline builds a Flagger result: "P:Progressing@4.8"
+// (CanaryPhaseChanged), "W25@14.8", "CheckFailed@24.8".
+func flaggerTimeline(backend, outcome string, at float64, events ...string) *result.Result {
+	var plain []string
+	var phases []result.Event
+	for _, text := range events {
+		name, when, _ := strings.Cut(text, "@")
+		if phase, ok := strings.CutPrefix(name, "P:"); ok {
+			phases = append(phases, result.Event{AtSeconds: parseSeconds(when), Type: result.CanaryPhaseChanged, Phase: phase})
+			continue
+		}
+		plain = append(plain, text)
+	}
+	res := timeline(backend, outcome, at, plain...)
+	res.Events = append(res.Events, phases...)
+	return res
+}
+
+// The sim's and the real Flagger's good release, measured with a 10s
+// interval: every moment of the real one is ~4.5s later (its ticks fall
+// elsewhere relative to the release).
+var (
+	simFlagger   = flaggerTimeline("sim", "promoted", 54.829, "P:Progressing@4.829", "W25@14.829", "W50@24.829", "P:Promoting@34.829", "W0@44.829", "P:Finalising@44.829", "P:Succeeded@54.829")
+	localFlagger = flaggerTimeline("local", "promoted", 59.303, "P:Progressing@9.322", "W25@19.257", "W50@29.273", "P:Promoting@39.289", "W0@49.276", "P:Finalising@49.285", "P:Succeeded@59.303", "CheckFailed@30")
+)
+
+// Flagger results are compared by their phases and weights within one
+// analysis interval; failed checks and measurements are not moments.
+func TestCompareFlaggerWithinOneInterval(t *testing.T) {
+	t.Parallel()
+	row := CompareWith(Rule{Interval: 10 * time.Second}, simFlagger, localFlagger)
+	if !row.Agrees || row.Interval != 10*time.Second {
+		t.Fatalf("row disagrees or has no interval:\n%s", Table([]Row{row}))
+	}
+	want := []string{"outcome", "CanaryPhaseChanged 1", "WeightChanged 1", "WeightChanged 2", "CanaryPhaseChanged 2", "WeightChanged 3", "CanaryPhaseChanged 3", "CanaryPhaseChanged 4"}
+	if strings.Join(names(row), ",") != strings.Join(want, ",") {
+		t.Errorf("moments %v, want %v", names(row), want)
+	}
+	if m := moment(t, row, "CanaryPhaseChanged 2"); m.SimDetail != "Promoting" || m.Tolerance() != 10*time.Second {
+		t.Errorf("moment %+v, tolerance %s", m, m.Tolerance())
+	}
+	if !strings.Contains(Summary([]Row{row}), "Flagger: one analysis interval") {
+		t.Errorf("summary %q does not state Flagger's rule", Summary([]Row{row}))
+	}
+	// Without the scenario, Flagger results get Flagger's least interval.
+	if auto := Compare(simFlagger, localFlagger); auto.Interval != MinFlaggerInterval || !auto.Agrees {
+		t.Errorf("Compare: interval %s, agrees %v", auto.Interval, auto.Agrees)
+	}
+}
+
+// More than an interval apart, another phase, or a missing weight step
+// disagree.
+func TestCompareFlaggerDisagreements(t *testing.T) {
+	t.Parallel()
+	rule := Rule{Interval: 10 * time.Second}
+	for name, tc := range map[string]struct {
+		other  *result.Result
+		moment string
+		reason string
+	}{
+		"a tick late": {flaggerTimeline("local", "promoted", 65.9, "P:Progressing@15.9", "W25@25.9", "W50@35.9", "P:Promoting@45.9", "W0@55.9", "P:Finalising@55.9", "P:Succeeded@65.9"),
+			"outcome", "apart by 11.071s, more than 10s"},
+		"waits for promotion": {flaggerTimeline("local", "promoted", 59.3, "P:Progressing@9.3", "W25@19.3", "W50@29.3", "P:WaitingPromotion@39.3", "W0@49.3", "P:Finalising@49.3", "P:Succeeded@59.3"),
+			"CanaryPhaseChanged 2", "Promoting on sim, WaitingPromotion on local"},
+		"skips a step": {flaggerTimeline("local", "promoted", 59.3, "P:Progressing@9.3", "W50@19.3", "P:Promoting@39.3", "W0@49.3", "P:Finalising@49.3", "P:Succeeded@59.3"),
+			"WeightChanged 1", "25% on sim, 50% on local"},
+	} {
+		row := CompareWith(rule, simFlagger, tc.other)
+		if row.Agrees {
+			t.Errorf("%s: agrees", name)
+			continue
+		}
+		if m := moment(t, row, tc.moment); m.Agrees || m.Reason != tc.reason {
+			t.Errorf("%s: %s reason %q, want %q", name, tc.moment, m.Reason, tc.reason)
+		}
+	}
+}
+
+func TestRuleForReadsTheCanaryInterval(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]time.Duration{
+		"flagger-good-release-promoted.yaml":                       10 * time.Second,
+		"../scenarios/flagger-latency-regression-rolled-back.yaml": 30 * time.Second,
+		"weighted-steps-promote.yaml":                              0,
+	} {
+		sc, err := scenario.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rule, err := RuleFor(sc)
+		if err != nil || rule.Interval != want {
+			t.Errorf("%s: interval %s (%v), want %s", path, rule.Interval, err, want)
+		}
 	}
 }
