@@ -5,7 +5,9 @@ package localbackend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,4 +178,56 @@ func TestLiveActionPromotesOnTheRealController(t *testing.T) {
 	if !applied || !phases["Paused"] || !phases["Healthy"] {
 		t.Errorf("promote applied %v, phases seen %v; want the action in the timeline and Paused then Healthy", applied, phases)
 	}
+}
+
+// A flagger scenario end to end on the real Flagger v1.44.0: the Canary
+// initialized, the release seen at Flagger's next tick, the weights its
+// VirtualService carried, the MetricTemplate judged on the data plane's
+// telemetry, the phases to Succeeded, and Flagger's own messages on the
+// timeline.
+func TestFlaggerGoodReleasePromoted(t *testing.T) {
+	res := runLocal(t, "../conformance/flagger-good-release-promoted.yaml")
+	var phases []string
+	var weights []int
+	messages := 0
+	for _, e := range res.Events {
+		switch e.Type {
+		case result.CanaryPhaseChanged:
+			phases = append(phases, e.Phase)
+		case result.WeightChanged:
+			weights = append(weights, *e.CanaryWeight)
+		}
+		if e.Message != "" && e.Type != result.ReleaseStarted {
+			messages++
+		}
+	}
+	if got := strings.Join(phases, ","); got != "Progressing,Promoting,Finalising,Succeeded" {
+		t.Errorf("phases %s", got)
+	}
+	if fmt.Sprint(weights) != "[25 50 0]" {
+		t.Errorf("weights %v, want the VirtualService's 25, 50, then 0 at Finalising", weights)
+	}
+	if messages == 0 {
+		t.Error("no event carries a message of Flagger's event webhook")
+	}
+	if res.Requests.Canary.Total == 0 {
+		t.Error("the canary served no request on Flagger's weights")
+	}
+}
+
+// A bad release fails its checks against the data plane and is rolled
+// back, and the abort action opens the rollback gate of a canary waiting
+// for promotion.
+func TestFlaggerRollbacks(t *testing.T) {
+	res := runLocal(t, "../conformance/flagger-bad-release-rolled-back.yaml")
+	checks := 0
+	for _, e := range res.Events {
+		if e.Type == result.CheckFailed {
+			checks++
+		}
+	}
+	if checks != 2 {
+		t.Errorf("%d failed checks, want the threshold's 2", checks)
+	}
+	runLocal(t, "../conformance/flagger-abort-opens-rollback-gate.yaml")
 }
