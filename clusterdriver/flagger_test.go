@@ -315,3 +315,37 @@ func TestReleasePatchesOnlyTheImage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Flagger's A/B VirtualService: the rule with the analysis match sends the
+// matching requests to the canary, the other keeps users on the primary;
+// the data plane gets both rules with their header matches and mirror, and
+// the weights are those of the rule with the canary, as Flagger reads them.
+func TestCanaryVirtualServiceRules(t *testing.T) {
+	t.Parallel()
+	o := &CanaryObserver{Canary: testCanary()}
+	vs := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "demo"}, "spec": map[string]any{"http": []any{
+		map[string]any{
+			"match": []any{map[string]any{"headers": map[string]any{"x-canary": map[string]any{"exact": "insider"}, "cookie": map[string]any{"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}},
+			"route": []any{
+				map[string]any{"destination": map[string]any{"host": "demo-primary"}, "weight": int64(0)},
+				map[string]any{"destination": map[string]any{"host": "demo-canary"}, "weight": int64(100)}}},
+		map[string]any{
+			"route":            []any{map[string]any{"destination": map[string]any{"host": "demo-primary"}, "weight": int64(100)}},
+			"mirror":           map[string]any{"host": "demo-canary"},
+			"mirrorPercentage": map[string]any{"value": float64(50)}},
+	}}}}
+	o.onVirtualService(vs, false)
+	if fmt.Sprint(o.snapshot.Routes) != "[{demo-primary 0} {demo-canary 100}]" {
+		t.Errorf("routes %v, want the canary rule's", o.snapshot.Routes)
+	}
+	rules := o.snapshot.Rules
+	if len(rules) != 2 {
+		t.Fatalf("rules %+v", rules)
+	}
+	if got := fmt.Sprint(rules[0].Match); got != "[[{cookie   ^(.*?;)?(canary=always)(;.*)?$} {x-canary insider  }]]" {
+		t.Errorf("match %s", got)
+	}
+	if rules[1].Match != nil || rules[1].Mirror != "demo-canary" || rules[1].MirrorPercent != 50 || fmt.Sprint(rules[1].Routes) != "[{demo-primary 100}]" {
+		t.Errorf("second rule %+v", rules[1])
+	}
+}

@@ -3,6 +3,7 @@ package clusterdriver
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/sim/dataplane"
 )
 
 // CanaryStatus is the part of a Flagger Canary's status the run reads.
@@ -143,6 +145,7 @@ func (o *CanaryObserver) snapshotLocked() Snapshot {
 	s.Subsets = copyMap(o.snapshot.Subsets)
 	s.ServiceWorkloads = copyMap(o.snapshot.ServiceWorkloads)
 	s.Routes = append([]Route(nil), o.snapshot.Routes...)
+	s.Rules = append([]dataplane.HTTPRoute(nil), o.snapshot.Rules...)
 	return s
 }
 
@@ -307,38 +310,78 @@ func (o *CanaryObserver) onService(svc *unstructured.Unstructured, deleted bool)
 	o.snapshot.ServiceWorkloads[svc.GetName()] = workloadOf(selector)
 }
 
-// onVirtualService reads the weights of Flagger's VirtualService from the
-// rule that routes to the canary host, as Flagger's IstioRouter.GetRoutes
-// does (FL pkg/router/istio.go:375-466).
+// onVirtualService reads Flagger's VirtualService: its rules, in order,
+// with their header matches and mirror, for the data plane; and the
+// weights of the rule that routes to the canary host, as Flagger's
+// IstioRouter.GetRoutes reads them (FL pkg/router/istio.go:375-466).
 func (o *CanaryObserver) onVirtualService(vs *unstructured.Unstructured, deleted bool) {
 	if vs.GetName() != o.Canary.Apex || deleted {
 		return
 	}
 	httpRoutes, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
 	var routes []Route
+	var rules []dataplane.HTTPRoute
 	for _, r := range httpRoutes {
 		route, _ := r.(map[string]any)
+		rule := dataplane.HTTPRoute{Match: headerMatches(route["match"])}
 		destinations, _ := route["route"].([]any)
-		var candidate []Route
 		canary := false
 		for _, d := range destinations {
 			destination, _ := d.(map[string]any)
 			target, _ := destination["destination"].(map[string]any)
 			host, _ := target["host"].(string)
-			weight := int64(0)
-			switch w := destination["weight"].(type) {
-			case int64:
-				weight = w
-			case float64:
-				weight = int64(w)
-			}
-			candidate = append(candidate, Route{Host: shortHost(host), Weight: int(weight)})
+			weight := number(destination["weight"])
+			rule.Routes = append(rule.Routes, dataplane.Route{Host: shortHost(host), Weight: int(weight)})
 			canary = canary || shortHost(host) == o.Canary.CanaryHost()
 		}
-		if canary {
-			routes = candidate
-			break
+		if mirror, ok := route["mirror"].(map[string]any); ok {
+			host, _ := mirror["host"].(string)
+			rule.Mirror, rule.MirrorPercent = shortHost(host), 100
+			if percentage, ok := route["mirrorPercentage"].(map[string]any); ok {
+				rule.MirrorPercent = number(percentage["value"])
+			}
+		}
+		rules = append(rules, rule)
+		if canary && routes == nil {
+			for _, destination := range rule.Routes {
+				routes = append(routes, Route{Host: destination.Host, Weight: destination.Weight})
+			}
 		}
 	}
-	o.snapshot.Routes = routes
+	o.snapshot.Routes, o.snapshot.Rules = routes, rules
+}
+
+// headerMatches reads a VirtualService rule's match list: each entry's
+// header conditions, all of which must hold. Conditions on anything but
+// headers (uri, sourceLabels) are not followed by the data plane.
+func headerMatches(value any) [][]dataplane.HeaderMatch {
+	list, _ := value.([]any)
+	var out [][]dataplane.HeaderMatch
+	for _, m := range list {
+		match, _ := m.(map[string]any)
+		headers, _ := match["headers"].(map[string]any)
+		var all []dataplane.HeaderMatch
+		for name, h := range headers {
+			condition, _ := h.(map[string]any)
+			header := dataplane.HeaderMatch{Name: name}
+			header.Exact, _ = condition["exact"].(string)
+			header.Prefix, _ = condition["prefix"].(string)
+			header.Regex, _ = condition["regex"].(string)
+			all = append(all, header)
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+		out = append(out, all)
+	}
+	return out
+}
+
+// number reads a JSON number as the informer decoded it.
+func number(value any) float64 {
+	switch n := value.(type) {
+	case int64:
+		return float64(n)
+	case float64:
+		return n
+	}
+	return 0
 }

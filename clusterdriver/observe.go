@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/sim/dataplane"
 )
 
 // Snapshot is what the cluster shows at one moment: the state the data
@@ -33,9 +34,12 @@ type Snapshot struct {
 	Rollout RolloutStatus
 
 	// Flagger runs only: the workload each Service selects (the value of
-	// its app, name or app.kubernetes.io/name selector), and the Canary.
+	// its app, name or app.kubernetes.io/name selector), the Canary, and
+	// every rule of its VirtualService (Routes are those of the rule that
+	// routes to the canary).
 	ServiceWorkloads map[string]string
 	Canary           CanaryStatus
+	Rules            []dataplane.HTTPRoute
 }
 
 // ReplicaSet is what the data plane needs of one.

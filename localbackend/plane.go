@@ -168,7 +168,9 @@ func (p *plane) applyLocked(snapshot clusterdriver.Snapshot) {
 	for name, hash := range snapshot.Subsets {
 		p.world.SetService(name, hash)
 	}
-	if p.routed && len(snapshot.Routes) > 0 {
+	if p.workloads && len(snapshot.Rules) > 0 {
+		p.world.SetHTTPRoutes(snapshot.Rules)
+	} else if p.routed && len(snapshot.Routes) > 0 {
 		routes := make([]dataplane.Route, len(snapshot.Routes))
 		for i, r := range snapshot.Routes {
 			routes[i] = dataplane.Route{Host: r.Host, Weight: r.Weight}
@@ -178,10 +180,10 @@ func (p *plane) applyLocked(snapshot clusterdriver.Snapshot) {
 		p.world.SetEntry(p.entry)
 	}
 	if p.release.IsZero() && p.loop.Now() < 0 {
-		p.lastWeight = p.world.CanaryWeight(p.canaryKey)
+		p.lastWeight = p.canaryWeight(snapshot)
 		return
 	}
-	if weight := p.world.CanaryWeight(p.canaryKey); weight != p.lastWeight {
+	if weight := p.canaryWeight(snapshot); weight != p.lastWeight {
 		p.lastWeight = weight
 		p.secondWeight = max(p.secondWeight, weight)
 		if p.emit != nil {
@@ -210,6 +212,22 @@ func (p *plane) followReplicaSets(snapshot clusterdriver.Snapshot) {
 	for name, hash := range snapshot.Services {
 		p.world.SetService(name, hash)
 	}
+}
+
+// canaryWeight is the weight WeightChanged reports: the routed weight of
+// user traffic, or with Flagger the canary's weight in the rule that
+// routes to it, as Flagger's router reads it (an A/B rule sends 100% of
+// the matching requests to the canary while plain users see none).
+func (p *plane) canaryWeight(snapshot clusterdriver.Snapshot) int {
+	if !p.workloads {
+		return p.world.CanaryWeight(p.canaryKey)
+	}
+	for _, route := range snapshot.Routes {
+		if route.Host == p.canaryKey {
+			return route.Weight
+		}
+	}
+	return 0
 }
 
 // with runs fn on the world at the current wall time.
