@@ -66,34 +66,40 @@ func InstallFlagger(ctx context.Context, state *State, builder *Builder) (string
 	if err != nil {
 		return "", err
 	}
+	return path, InstallFlaggerCRDs(ctx, state, builder)
+}
+
+// InstallFlaggerCRDs applies Flagger's CRDs from its module (downloaded,
+// not built) and waits until Flagger's resources can be listed.
+func InstallFlaggerCRDs(ctx context.Context, state *State, builder *Builder) error {
 	dir, err := builder.ModuleDir(ctx, "github.com/fluxcd/flagger", FlaggerVersion)
 	if err != nil {
-		return "", err
+		return err
 	}
 	config, err := state.RESTConfig()
 	if err != nil {
-		return "", err
+		return err
 	}
 	// The CRD's schema has formats the apiserver does not know ("url"):
 	// its warnings say nothing a user can act on.
 	config.WarningHandler = rest.NoWarnings{}
 	client, err := dynamic.NewForConfig(config)
 	if err != nil {
-		return "", err
+		return err
 	}
 	file := filepath.Join(dir, "artifacts", "flagger", "crd.yaml")
 	names, err := applyCRDFile(ctx, client, file)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := waitEstablished(ctx, client, names, 60*time.Second); err != nil {
-		return "", err
+		return err
 	}
 	// Flagger exits at start when a list of its resources fails
 	// (cmd/flagger/main.go verifyCRDs), and for about a second after new
 	// CRDs are established the apiserver answers 429 to those lists
 	// (flagger-measured.md §9): wait until they succeed.
-	return path, poll(ctx, 30*time.Second, func() error {
+	return poll(ctx, 30*time.Second, func() error {
 		for _, resource := range []schema.GroupVersionResource{canaries, metricTemplates, alertProviders} {
 			if _, err := client.Resource(resource).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
 				return fmt.Errorf("listing %s: %w", resource.Resource, err)
