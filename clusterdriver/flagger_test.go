@@ -317,7 +317,8 @@ func TestReleasePatchesOnlyTheImage(t *testing.T) {
 }
 
 // Flagger's A/B VirtualService: the rule with the analysis match sends the
-// matching requests to the canary, the other keeps users on the primary;
+// matching requests to the canary, the other keeps users on the primary
+// (its only destination, with weight 0 or none, gets all of its traffic);
 // the data plane gets both rules with their header matches and mirror, and
 // the weights are those of the rule with the canary, as Flagger reads them.
 func TestCanaryVirtualServiceRules(t *testing.T) {
@@ -330,7 +331,7 @@ func TestCanaryVirtualServiceRules(t *testing.T) {
 				map[string]any{"destination": map[string]any{"host": "demo-primary"}, "weight": int64(0)},
 				map[string]any{"destination": map[string]any{"host": "demo-canary"}, "weight": int64(100)}}},
 		map[string]any{
-			"route":            []any{map[string]any{"destination": map[string]any{"host": "demo-primary"}, "weight": int64(100)}},
+			"route":            []any{map[string]any{"destination": map[string]any{"host": "demo-primary"}}},
 			"mirror":           map[string]any{"host": "demo-canary"},
 			"mirrorPercentage": map[string]any{"value": float64(50)}},
 	}}}}

@@ -334,6 +334,13 @@ func (o *CanaryObserver) onVirtualService(vs *unstructured.Unstructured, deleted
 			rule.Routes = append(rule.Routes, dataplane.Route{Host: shortHost(host), Weight: int(weight)})
 			canary = canary || shortHost(host) == o.Canary.CanaryHost()
 		}
+		if len(rule.Routes) == 1 {
+			// Istio sends all of a rule's traffic to its only destination,
+			// whatever its weight: Flagger's A/B rule for plain users names
+			// the primary with the primary weight, 0 while the canary is
+			// tested (FL pkg/router/istio.go:555-565).
+			rule.Routes[0].Weight = 100
+		}
 		if mirror, ok := route["mirror"].(map[string]any); ok {
 			host, _ := mirror["host"].(string)
 			rule.Mirror, rule.MirrorPercent = shortHost(host), 100
