@@ -52,6 +52,13 @@ var kinds = map[string]struct {
 	"Service":                 {Services, true},
 	"VirtualService":          {VirtualServices, true},
 	"DestinationRule":         {DestinationRules, true},
+	// Flagger scenarios'.
+	"Deployment":              {Deployments, true},
+	"Canary":                  {Canaries, true},
+	"MetricTemplate":          {MetricTemplates, true},
+	"HorizontalPodAutoscaler": {HorizontalPodAutoscalers, true},
+	"ConfigMap":               {ConfigMaps, true},
+	"Secret":                  {Secrets, true},
 }
 
 // ManagedBy labels every object the driver applies, so that cleanup never

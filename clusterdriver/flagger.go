@@ -28,18 +28,6 @@ var (
 	Secrets                  = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 )
 
-func init() {
-	for kind, resource := range map[string]schema.GroupVersionResource{
-		"Deployment": Deployments, "Canary": Canaries, "MetricTemplate": MetricTemplates,
-		"HorizontalPodAutoscaler": HorizontalPodAutoscalers, "ConfigMap": ConfigMaps, "Secret": Secrets,
-	} {
-		kinds[kind] = struct {
-			gvr        schema.GroupVersionResource
-			namespaced bool
-		}{resource, true}
-	}
-}
-
 // Canary is what a cluster backend reads of a flagger scenario's Canary.
 type Canary struct {
 	Name, Namespace string
@@ -69,7 +57,8 @@ type Canary struct {
 // PrimaryDeployment is the Deployment Flagger copies the target to.
 func (c *Canary) PrimaryDeployment() string { return c.Target + "-primary" }
 
-// PrimaryHost and CanaryHost are the Services the routing weighs.
+// PrimaryHost is the primary's Service, which the routing weighs against
+// CanaryHost.
 func (c *Canary) PrimaryHost() string { return c.Apex + "-primary" }
 
 // CanaryHost is the Service of the canary (the target's pods).
