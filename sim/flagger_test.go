@@ -248,8 +248,11 @@ func TestFlaggerSecondReleaseRestarts(t *testing.T) {
 	res := runFlagger(t, flaggerScenario(t, analysis, "canarylab/demo:green", "  events:\n    - {at: 100s, action: release, image: canarylab/demo:yellow}\n"), 1)
 	restarted := -1.0
 	for _, event := range res.Events {
-		if event.Type == result.CanaryPhaseChanged && strings.Contains(event.Message, "Restarting analysis") {
+		if event.Type == result.WeightChanged && strings.Contains(event.Message, "Restarting analysis") {
 			restarted = event.AtSeconds
+		}
+		if event.Type == result.CanaryPhaseChanged && event.AtSeconds > 100 && event.Phase == "Progressing" {
+			t.Errorf("a CanaryPhaseChanged to Progressing at %.2fs: the phase stays Progressing through a restart", event.AtSeconds)
 		}
 	}
 	if restarted < 100 || restarted > 130.5 {

@@ -150,7 +150,8 @@ func (c *Controller) syncStatus(phase, message string) {
 	c.failedChecks, c.iterations, c.statusWeight = 0, 0, 0
 	c.lastAppliedImage = c.target.image
 	c.Settled = false
-	c.phase = "" // a restart re-enters Progressing
+	// A restart in Progressing leaves the phase as it is: no phase change
+	// is observable (the local backend's observer confirmed it).
 	c.setPhase(phase, message)
 }
 
