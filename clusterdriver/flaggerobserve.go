@@ -28,9 +28,6 @@ type CanaryStatus struct {
 	Message string
 	// TargetImage is the image of the target Deployment's template.
 	TargetImage string
-	// AppliedSpec is status.lastAppliedSpec, the hash of the target's spec
-	// Flagger last synced to.
-	AppliedSpec string
 }
 
 // Flagger's Canary phases (FL pkg/apis/flagger/v1beta1/status.go).
@@ -68,10 +65,9 @@ type CanaryObserver struct {
 	// notify is closed and replaced on every change (Wait).
 	notify   chan struct{}
 	released bool
-	// phase, failedChecks and lastAppliedSpec as last reported.
+	// phase and failedChecks as last reported.
 	phase        string
 	failedChecks int
-	appliedSpec  string
 	// canaryScaled: the target had replicas since the release or its last
 	// scale-down.
 	canaryScaled bool
@@ -183,7 +179,6 @@ func (o *CanaryObserver) MarkReleased() {
 	o.released = true
 	o.phase = o.snapshot.Canary.Phase
 	o.failedChecks = o.snapshot.Canary.FailedChecks
-	o.appliedSpec = o.snapshot.Canary.AppliedSpec
 	o.canaryScaled = false
 }
 
@@ -206,7 +201,6 @@ func (o *CanaryObserver) onCanary(canary *unstructured.Unstructured, deleted boo
 	failed, _, _ := unstructured.NestedInt64(canary.Object, "status", "failedChecks")
 	weight, _, _ := unstructured.NestedInt64(canary.Object, "status", "canaryWeight")
 	status.FailedChecks, status.Weight = int(failed), int(weight)
-	status.AppliedSpec, _, _ = unstructured.NestedString(canary.Object, "status", "lastAppliedSpec")
 	conditions, _, _ := unstructured.NestedSlice(canary.Object, "status", "conditions")
 	for _, c := range conditions {
 		if m, ok := c.(map[string]any); ok && m["type"] == "Promoted" {
@@ -225,13 +219,7 @@ func (o *CanaryObserver) onCanary(canary *unstructured.Unstructured, deleted boo
 		}
 	}
 	o.failedChecks = status.FailedChecks
-	// A new revision during the analysis restarts it: Flagger syncs the
-	// status to Progressing again with the new spec's hash
-	// (FL pkg/controller/scheduler.go:327-351), the phase as it was.
-	restarted := status.Phase == CanaryProgressing && o.phase == CanaryProgressing &&
-		o.appliedSpec != "" && status.AppliedSpec != o.appliedSpec
-	o.appliedSpec = status.AppliedSpec
-	if (status.Phase == o.phase && !restarted) || status.Phase == "" {
+	if status.Phase == o.phase || status.Phase == "" {
 		return
 	}
 	o.phase = status.Phase
