@@ -2,6 +2,7 @@ package clusterdriver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -163,6 +164,9 @@ func (o *CanaryObserver) Wait(ctx context.Context, deadline time.Duration, done 
 		}
 		select {
 		case <-ctx.Done():
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("waiting for the Canary %s/%s (phase %q): %w", o.Canary.Namespace, o.Canary.Name, snapshot.Canary.Phase, ctx.Err())
+			}
 			return fmt.Errorf("after %s the Canary %s/%s is in phase %q (%s): %w", deadline, o.Canary.Namespace, o.Canary.Name,
 				snapshot.Canary.Phase, snapshot.Canary.Message, ctx.Err())
 		case <-changed:
