@@ -64,8 +64,8 @@ func Check(sc *scenario.Scenario) error {
 	where := func(field string) string { return scenario.Position(sc.Path, sc.Line(field)) }
 	var problems []string
 	if sc.Spec.Controller != scenario.ControllerArgoRollouts {
-		problems = append(problems, fmt.Sprintf("%s: the kind backend runs %s only; controller %s comes with its own issue",
-			where("spec.controller"), scenario.ControllerArgoRollouts, sc.Spec.Controller))
+		problems = append(problems, fmt.Sprintf("%s: the kind backend runs %s only (it installs no %s); run %s scenarios on the sim, or on the local backend with the real controller",
+			where("spec.controller"), scenario.ControllerArgoRollouts, sc.Spec.Controller, sc.Spec.Controller))
 	}
 	for i, event := range sc.Spec.Events {
 		if why, refused := Refused[event.Fault]; refused {
