@@ -113,7 +113,7 @@ func runConformance(cmd *cobra.Command, streams Streams, flags *conformanceFlags
 				return err
 			}
 		}
-		rows = append(rows, conformance.Compare(results[0], results[1]))
+		rows = append(rows, conformance.CompareScenario(sc, results[0], results[1]))
 		if ctx.Err() != nil {
 			break
 		}

@@ -46,14 +46,15 @@ func (c *Controller) callHook(hook Webhook, phase string) error {
 }
 
 // runHooks runs the hooks of one type in spec order; the first failure
-// stops them (FL pkg/controller/scheduler_hooks.go).
+// stops them and is named (FL pkg/controller/scheduler_hooks.go).
 func (c *Controller) runHooks(hookType, phase string) (bool, string) {
 	for _, hook := range c.analysis.Webhooks {
 		if hook.Type != hookType {
 			continue
 		}
 		if err := c.callHook(hook, phase); err != nil {
-			return false, hook.Name + " failed " + err.Error()
+			c.hookErr = err
+			return false, hook.Name
 		}
 	}
 	return true, ""
@@ -135,7 +136,7 @@ func (c *Controller) checkMetric(metric Metric) (bool, string) {
 				message += ": running query failed: no values found"
 			}
 		case errors.Is(err, errNoValues) && kind == "template":
-			message = fmt.Sprintf("Halt advancement no values found for custom metric: %s: running query failed: no values found", metric.Name)
+			message = fmt.Sprintf("Halt advancement no values found for custom metric: %s: no values found", metric.Name)
 		case errors.Is(err, errNoValues):
 			message = fmt.Sprintf("Halt advancement no values found for metric: %s", metric.Name)
 		case kind == "template":

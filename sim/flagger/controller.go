@@ -111,6 +111,7 @@ type Controller struct {
 	jobStart time.Duration
 
 	rendered map[string]string
+	hookErr  error // of the last failed webhook
 
 	// LastCheck is the last metric check's values, by metric name.
 	LastCheck map[string]string

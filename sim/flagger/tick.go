@@ -41,8 +41,8 @@ func (c *Controller) advance() {
 	// checkCanaryStatus (scheduler.go:886-933): a new revision is detected,
 	// the canary scaled up, and the tick ends.
 	if !(c.phase == PhaseProgressing || c.phase == PhaseWaitingPromotion || c.phase == PhasePromoting || c.phase == PhaseFinalising) {
-		if ok, _ := c.runHooks(hookConfirmRollout, c.phase); !ok {
-			c.setPhase(PhaseWaiting, "Halt "+c.name()+" advancement waiting for approval")
+		if ok, failed := c.runHooks(hookConfirmRollout, c.phase); !ok {
+			c.setPhase(PhaseWaiting, "Halt "+c.name()+" advancement waiting for approval "+failed)
 			return
 		}
 		c.target.scale(c.targetReplicas) // ScaleFromZero (FL pkg/canary/deployment_controller.go:166-186)
@@ -96,8 +96,8 @@ func (c *Controller) advance() {
 	if c.canaryWeight == 0 && c.iterations == 0 && !mirrorOn {
 		// The first tick with the canary ready runs only the pre-rollout
 		// hooks before the strategy (scheduler.go:447-459).
-		if ok, message := c.runHooks(hookPreRollout, PhaseProgressing); !ok {
-			c.failCheck("Halt " + c.name() + " advancement pre-rollout check " + message)
+		if ok, failed := c.runHooks(hookPreRollout, PhaseProgressing); !ok {
+			c.failCheck("Halt " + c.name() + " advancement pre-rollout check " + failed + " failed " + c.hookErr.Error())
 			return
 		}
 	} else if ok, message := c.runAnalysis(); !ok {
@@ -167,7 +167,7 @@ func (c *Controller) rollback(reason string) {
 	c.setRoutes(100, 0, false, reason)
 	c.target.scale(0)
 	c.failedChecks, c.statusWeight = 0, 0
-	c.setPhase(PhaseFailed, "Canary failed! Scaling down "+c.target.name+"."+c.m.Namespace+": "+reason)
+	c.setPhase(PhaseFailed, "Canary failed! Scaling down "+c.target.name+"."+c.m.Namespace)
 	c.updateSettled()
 	c.runHooks(hookPostRollout, PhaseFailed)
 }
@@ -238,12 +238,12 @@ func (c *Controller) runCanary() {
 // pkg/controller/scheduler_hooks.go:67-93): closed sets WaitingPromotion
 // once; in WaitingPromotion a blue/green run steps its iterations back.
 func (c *Controller) confirmPromotion() bool {
-	ok, _ := c.runHooks(hookConfirmPromotion, PhaseProgressing)
+	ok, failed := c.runHooks(hookConfirmPromotion, PhaseProgressing)
 	if ok {
 		return true
 	}
 	if c.phase != PhaseWaitingPromotion {
-		c.setPhase(PhaseWaitingPromotion, "Halt "+c.name()+" advancement waiting for promotion approval")
+		c.setPhase(PhaseWaitingPromotion, "Halt "+c.name()+" advancement waiting for promotion approval "+failed)
 		// setStatusPhase zeroes canaryWeight and iterations in the status
 		// (flagger-measured.md item 2); the routes keep their weights.
 		c.statusWeight = 0
