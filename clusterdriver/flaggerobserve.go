@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/sim/dataplane"
@@ -93,40 +92,16 @@ func (o *CanaryObserver) Start(ctx context.Context, factory dynamicinformer.Dyna
 		Services:        o.onService,
 		VirtualServices: o.onVirtualService,
 	}
-	var synced []cache.InformerSynced
-	for gvr, handle := range handlers {
-		handle := handle
-		informer := factory.ForResource(gvr).Informer()
-		call := func(obj any, deleted bool) {
-			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tombstone.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				o.mu.Lock()
-				handle(u, deleted)
-				if o.Changed != nil {
-					o.Changed(o.snapshotLocked())
-				}
-				close(o.notify)
-				o.notify = make(chan struct{})
-				o.mu.Unlock()
-			}
+	return watchAll(ctx, factory, o.Canary.Namespace, handlers, func(change func()) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		change()
+		if o.Changed != nil {
+			o.Changed(o.snapshotLocked())
 		}
-		_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { call(obj, false) },
-			UpdateFunc: func(_, obj any) { call(obj, false) },
-			DeleteFunc: func(obj any) { call(obj, true) },
-		})
-		if err != nil {
-			return err
-		}
-		synced = append(synced, informer.HasSynced)
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return fmt.Errorf("watching namespace %s: caches did not sync: %w", o.Canary.Namespace, ctx.Err())
-	}
-	return nil
+		close(o.notify)
+		o.notify = make(chan struct{})
+	})
 }
 
 // Snapshot is the current state.

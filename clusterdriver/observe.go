@@ -125,21 +125,30 @@ func (o *Observer) Start(ctx context.Context, factory dynamicinformer.DynamicSha
 		VirtualServices:  o.onVirtualService,
 		DestinationRules: o.onDestinationRule,
 	}
+	return watchAll(ctx, factory, o.Namespace, handlers, func(change func()) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		change()
+		if o.Changed != nil {
+			o.Changed(o.snapshotLocked())
+		}
+	})
+}
+
+// watchAll runs an informer per resource, passing every add, update and
+// delete to its handler through apply (which holds the observer's lock),
+// and returns once the caches have synced.
+func watchAll(ctx context.Context, factory dynamicinformer.DynamicSharedInformerFactory, namespace string,
+	handlers map[schema.GroupVersionResource]func(*unstructured.Unstructured, bool), apply func(change func())) error {
 	var synced []cache.InformerSynced
 	for gvr, handle := range handlers {
-		handle := handle
 		informer := factory.ForResource(gvr).Informer()
 		call := func(obj any, deleted bool) {
 			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = tombstone.Obj
 			}
 			if u, ok := obj.(*unstructured.Unstructured); ok {
-				o.mu.Lock()
-				handle(u, deleted)
-				if o.Changed != nil {
-					o.Changed(o.snapshotLocked())
-				}
-				o.mu.Unlock()
+				apply(func() { handle(u, deleted) })
 			}
 		}
 		_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -154,7 +163,7 @@ func (o *Observer) Start(ctx context.Context, factory dynamicinformer.DynamicSha
 	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return fmt.Errorf("watching namespace %s: caches did not sync: %w", o.Namespace, ctx.Err())
+		return fmt.Errorf("watching namespace %s: caches did not sync: %w", namespace, ctx.Err())
 	}
 	return nil
 }

@@ -133,28 +133,31 @@ func applyCRDFile(ctx context.Context, client dynamic.Interface, file string) ([
 
 // waitEstablished waits until every named CRD is Established.
 func waitEstablished(ctx context.Context, client dynamic.Interface, names []string, deadline time.Duration) error {
-	return poll(ctx, deadline, func() error {
-		for _, name := range names {
-			got, err := client.Resource(crds).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("CRD %s not found yet", name)
-				}
-				return err
+	return poll(ctx, deadline, func() error { return crdsEstablished(ctx, client, names) })
+}
+
+// crdsEstablished is nil once every named CRD has condition Established.
+func crdsEstablished(ctx context.Context, client dynamic.Interface, names []string) error {
+	for _, name := range names {
+		got, err := client.Resource(crds).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("CRD %s not found yet", name)
 			}
-			conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-			established := false
-			for _, condition := range conditions {
-				if m, ok := condition.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-					established = true
-				}
-			}
-			if !established {
-				return fmt.Errorf("CRD %s is not established yet", name)
+			return err
+		}
+		conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		established := false
+		for _, condition := range conditions {
+			if m, ok := condition.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+				established = true
 			}
 		}
-		return nil
-	})
+		if !established {
+			return fmt.Errorf("CRD %s is not established yet", name)
+		}
+	}
+	return nil
 }
 
 // poll runs check every 200 ms until it succeeds or the deadline passes.

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -134,26 +133,7 @@ func (c *cluster) applyCRDs(ctx context.Context) error {
 	}
 	apiserver := c.running[1]
 	return waitFor(ctx, apiserver, "CRDs", c.deadline(60*time.Second), func() error {
-		for _, name := range names {
-			got, err := client.Resource(crds).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("CRD %s not found yet", name)
-				}
-				return err
-			}
-			conditions, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-			established := false
-			for _, condition := range conditions {
-				if m, ok := condition.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
-					established = true
-				}
-			}
-			if !established {
-				return fmt.Errorf("CRD %s is not established yet", name)
-			}
-		}
-		return nil
+		return crdsEstablished(ctx, client, names)
 	})
 }
 
