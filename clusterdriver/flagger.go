@@ -3,7 +3,6 @@ package clusterdriver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -108,25 +107,15 @@ type Gates interface {
 func (s *Session) runCanary(ctx context.Context) (res *result.Result, err error) {
 	c := s.Canary
 	s.Driver = &Driver{Client: s.Client, Namespace: c.Namespace, Rollout: c.Target, Kind: "Deployment", Container: c.Container, Objects: s.Objects}
-	if err := s.Driver.SetImage(s.Scenario.Spec.Stable, s.Plane.PodAnnotations(s.Scenario.Spec.Stable)); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.Driver.Prepare(ctx); err != nil {
-		return nil, err
-	}
-	defer func() {
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-		defer cancel()
-		if cleanupErr := s.Driver.Cleanup(cleanupCtx, 45*time.Second); cleanupErr != nil {
-			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cleanupErr))
-		}
-		// The primary Deployment is Flagger's, owned by the Canary: the
-		// next run starts from nothing once it is gone too.
+	// The primary Deployment is Flagger's, owned by the Canary: the next run
+	// starts from nothing once it is gone too.
+	defer s.cleanup(ctx, &err, func(cleanupCtx context.Context) error {
 		primary := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": c.PrimaryDeployment(), "namespace": c.Namespace}}}
-		if cleanupErr := s.Driver.waitGone(cleanupCtx, Object{Unstructured: primary, gvr: Deployments}); cleanupErr != nil {
-			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cleanupErr))
-		}
-	}()
+		return s.Driver.waitGone(cleanupCtx, Object{Unstructured: primary, gvr: Deployments})
+	})
 
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()

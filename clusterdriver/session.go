@@ -167,20 +167,11 @@ func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
 	}
 	rollout := s.Manifests.Rollout
 	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects}
-	if err := s.Driver.SetImage(s.Scenario.Spec.Stable, s.Plane.PodAnnotations(s.Scenario.Spec.Stable)); err != nil {
-		return nil, err
-	}
-	if err := s.Driver.Prepare(ctx); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
 	// Whatever happens from here, what was applied is deleted again.
-	defer func() {
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-		defer cancel()
-		if cleanupErr := s.Driver.Cleanup(cleanupCtx, 45*time.Second); cleanupErr != nil {
-			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cleanupErr))
-		}
-	}()
+	defer s.cleanup(ctx, &err, nil)
 	if err := s.Driver.Apply(ctx); err != nil {
 		return nil, err
 	}
@@ -663,4 +654,29 @@ func Decode(sc *scenario.Scenario, backend string) (*argorollouts.Manifests, []O
 		return nil, nil, err
 	}
 	return m, objects, nil
+}
+
+// prepare sets the stable image on the workload and prepares the objects.
+func (s *Session) prepare(ctx context.Context) error {
+	if err := s.Driver.SetImage(s.Scenario.Spec.Stable, s.Plane.PodAnnotations(s.Scenario.Spec.Stable)); err != nil {
+		return err
+	}
+	return s.Driver.Prepare(ctx)
+}
+
+// cleanup deletes what the run applied, then runs also (if set), joining
+// their errors into *err; it runs on a context of its own, so an
+// interrupted run still cleans up.
+func (s *Session) cleanup(ctx context.Context, err *error, also func(context.Context) error) {
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	if cleanupErr := s.Driver.Cleanup(cleanupCtx, 45*time.Second); cleanupErr != nil {
+		*err = errors.Join(*err, fmt.Errorf("cleaning up: %w", cleanupErr))
+	}
+	if also == nil {
+		return
+	}
+	if cleanupErr := also(cleanupCtx); cleanupErr != nil {
+		*err = errors.Join(*err, fmt.Errorf("cleaning up: %w", cleanupErr))
+	}
 }
