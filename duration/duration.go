@@ -5,6 +5,7 @@ package duration
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -17,6 +18,9 @@ type Duration struct {
 
 // Of wraps d.
 func Of(d time.Duration) Duration { return Duration{d} }
+
+// Ptr wraps d for an optional field, where nil is "unset".
+func Ptr(d time.Duration) *Duration { return &Duration{d} }
 
 // UnmarshalYAML accepts a Go duration string. A bare number is rejected
 // rather than guessed at (seconds? nanoseconds?), with a hint to add a unit.
@@ -50,6 +54,19 @@ func (d *Duration) UnmarshalJSON(data []byte) error {
 	}
 	d.Duration = parsed
 	return nil
+}
+
+// Add is a+b saturated at the largest and smallest durations: a sum of
+// durations from a file never wraps around to a time in the past.
+func Add(a, b time.Duration) time.Duration {
+	sum := a + b
+	switch {
+	case a > 0 && b > 0 && sum < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && sum >= 0:
+		return math.MinInt64
+	}
+	return sum
 }
 
 // Parse reads a Go duration string and explains what is wrong with a bad one.

@@ -2,6 +2,7 @@ package duration
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -33,5 +34,20 @@ func TestYAMLAndJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`15`), &back); err == nil {
 		t.Fatal("a JSON number was accepted as a duration")
+	}
+}
+
+func TestAddSaturates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ a, b, want time.Duration }{
+		{time.Second, time.Minute, 61 * time.Second},
+		{math.MaxInt64 - 1, 2, math.MaxInt64},
+		{2562047 * time.Hour, 2562047 * time.Hour, math.MaxInt64},
+		{math.MinInt64 + 1, -2, math.MinInt64},
+		{math.MaxInt64, math.MinInt64, -1},
+	} {
+		if got := Add(tc.a, tc.b); got != tc.want {
+			t.Errorf("Add(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/canarylab/canarylab/clusterdriver"
+	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
 	"github.com/canarylab/canarylab/fixtures/demoapp"
 	"github.com/canarylab/canarylab/result"
@@ -28,7 +29,7 @@ func TestPlaneThroughAnIngress(t *testing.T) {
 	sc.Spec.Release = "canarylab/demo:red" // answers half its requests with 500
 	app := func(image string) http.Handler {
 		profile := fixtures.Default()[image]
-		profile.Startup.Duration = time.Nanosecond
+		profile.Startup = duration.Ptr(0)
 		return demoapp.New(demoapp.Config{Image: image, Version: tagOf(image), Profile: profile})
 	}
 	stable, canary := app(sc.Spec.Stable), app(sc.Spec.Release)

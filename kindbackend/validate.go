@@ -81,7 +81,7 @@ func Check(sc *scenario.Scenario) error {
 				where(image.field), image.ref, strings.Join(builtIn.Images(), ", ")))
 			continue
 		}
-		if _, overridden := sc.Spec.Profiles[image.ref]; overridden && sc.Profiles[image.ref].WithDefaults() != profile.WithDefaults() {
+		if _, overridden := sc.Spec.Profiles[image.ref]; overridden && !sc.Profiles[image.ref].WithDefaults().Equal(profile.WithDefaults()) {
 			problems = append(problems, fmt.Sprintf("%s: spec.profiles changes the behaviour of %s, but on the kind backend its pods run the fixture image, whose behaviour is the one in fixtures/profiles.yaml",
 				where("spec.profiles."+image.ref), image.ref))
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
 	"github.com/canarylab/canarylab/fixtures/demoapp"
 )
@@ -16,7 +17,7 @@ import (
 func app(t *testing.T, image string) http.Handler {
 	t.Helper()
 	profile := fixtures.Default()[image].WithDefaults()
-	profile.Startup.Duration = time.Nanosecond // ready at once (0 means the default)
+	profile.Startup = duration.Ptr(0) // ready at once
 	profile.Latency.P50.Duration, profile.Latency.P99.Duration = time.Millisecond, 2*time.Millisecond
 	return demoapp.New(demoapp.Config{Image: image, Version: image[len("canarylab/demo:"):], Profile: profile, Seed: 1})
 }

@@ -76,11 +76,55 @@ func (ps *problems) err() error {
 // Load reads, defaults and validates the scenario file at path, and reads
 // the manifests it names. Every problem is reported at once, with file:line.
 func Load(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, &InvalidError{Problems: []Problem{{File: path, Message: fmt.Sprintf("cannot read scenario: %v", errors.Unwrap(err))}}}
+		return nil, &InvalidError{Problems: []Problem{{File: path, Message: fmt.Sprintf("cannot read scenario: %v", err)}}}
 	}
 	return Parse(path, data)
+}
+
+// fileType names what a path that is not a regular file is.
+func fileType(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
+
+// ReadFile reads an input file: a regular file (never a device, a FIFO or
+// a directory, which could block or never end) of at most MaxManifestBytes.
+func ReadFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s, not a regular file: give a YAML file", fileType(info.Mode()))
+	}
+	if info.Size() > MaxManifestBytes {
+		return nil, fmt.Errorf("the file is %d bytes: the limit is %d", info.Size(), MaxManifestBytes)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer file.Close()
+	// The file may have grown since Stat.
+	data, err := io.ReadAll(io.LimitReader(file, MaxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("the file is over %d bytes", MaxManifestBytes)
+	}
+	return data, nil
 }
 
 // Parse is Load for a file already in memory; path names it in errors and
@@ -216,7 +260,7 @@ func applyDefaults(sc *Scenario) {
 	if sc.Spec.Load.RPS == 0 && sc.lines["spec.load.rps"] == 0 {
 		sc.Spec.Load.RPS = DefaultRPS
 	}
-	if sc.Spec.Load.Duration.Duration == 0 {
+	if sc.Spec.Load.Duration.Duration == 0 && sc.lines["spec.load.duration"] == 0 {
 		sc.Spec.Load.Duration.Duration = DefaultRunLimit
 	}
 	for i := range sc.Spec.Events {

@@ -76,7 +76,7 @@ func TestInvalidFilesReportEveryProblemWithItsLine(t *testing.T) {
 			`invalid-many.yaml:6: unknown controller "spinnaker"`,
 			`invalid-many.yaml:8: manifest manifests/missing.yaml not found`,
 			`invalid-many.yaml:11: image "canarylab/demo:nope" has no behaviour profile`,
-			`invalid-many.yaml:13: load.rps -5 is negative`,
+			`invalid-many.yaml:13: load.rps -5 is outside 0..1000000`,
 			`invalid-many.yaml:16: event at -10s is negative`,
 			`invalid-many.yaml:17: unknown fault "meteor-strike"`,
 			`invalid-many.yaml:18: unknown action "launch"`,

@@ -3,6 +3,7 @@ package scenario
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,7 @@ func ParseQuantity(text string) (Quantity, error) {
 	percent := strings.HasSuffix(trimmed, "%")
 	number := strings.TrimSuffix(trimmed, "%")
 	value, err := strconv.ParseFloat(strings.TrimSpace(number), 64)
-	if err != nil {
+	if err != nil || math.IsNaN(value) || math.IsInf(value, 0) {
 		return Quantity{}, fmt.Errorf("invalid quantity %q: write a count such as 12 or a percentage such as 2%%", text)
 	}
 	if value < 0 {

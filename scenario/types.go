@@ -154,6 +154,29 @@ const (
 	DefaultPodKillCount       = 1
 )
 
+// Bounds of a scenario's numbers: beyond them a run would take unbounded
+// time or memory, or a sum of durations would overflow. Each is checked by
+// Load (exit 2, with the limit in the message) and listed in the README.
+const (
+	// MaxRunLimit bounds load.duration: a day of virtual time.
+	MaxRunLimit = 24 * time.Hour
+	// MaxRPS bounds load.rps.
+	MaxRPS = 1_000_000
+	// MaxEvents bounds spec.events.
+	MaxEvents = 1000
+	// MinGitopsRevertEvery is the shortest gitops-revert period: a GitOps
+	// agent syncs every few minutes; a shorter period is no model of one.
+	MinGitopsRevertEvery = time.Second
+	// MaxReplicas bounds a workload's replicas (and pod-kill's count):
+	// every pod is modelled; 10,000 pods run in 0.1 s, 1,000,000 do not
+	// fit the event loop's bound on work per virtual second.
+	MaxReplicas = 10_000
+	// MaxSteps bounds a Rollout's canary steps.
+	MaxSteps = 1000
+	// MaxManifestBytes bounds a scenario or manifest file.
+	MaxManifestBytes = 4 << 20
+)
+
 // Expect is what must happen.
 type Expect struct {
 	Outcome string `yaml:"outcome" json:"outcome"`

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/canarylab/canarylab/fixtures"
 )
 
 // reservedNames are report files of the whole run (index.html, summary.md,
@@ -59,15 +61,17 @@ func (sc *Scenario) validate(ps *problems) {
 		}
 	}
 
-	if spec.Load.RPS < 0 {
-		ps.add(file, at("spec.load.rps"), "load.rps %v is negative", spec.Load.RPS)
-	} else if spec.Load.RPS > 1_000_000 {
-		ps.add(file, at("spec.load.rps"), "load.rps %v is above 1000000", spec.Load.RPS)
+	if !(spec.Load.RPS >= 0 && spec.Load.RPS <= MaxRPS) { // NaN is neither
+		ps.add(file, at("spec.load.rps"), "load.rps %v is outside 0..%d requests per second", spec.Load.RPS, MaxRPS)
 	}
-	if spec.Load.Duration.Duration < 0 {
-		ps.add(file, at("spec.load.duration"), "load.duration %s is negative", spec.Load.Duration.Duration)
+	if run := spec.Load.Duration.Duration; run <= 0 || run > MaxRunLimit {
+		ps.add(file, at("spec.load.duration"), "load.duration %s is outside (0s, %s]: the run limit counts from the release (leave it out for %s)",
+			run, MaxRunLimit, DefaultRunLimit)
 	}
 
+	if len(spec.Events) > MaxEvents {
+		ps.add(file, at("spec.events"), "spec.events holds %d events: the limit is %d", len(spec.Events), MaxEvents)
+	}
 	for i, event := range spec.Events {
 		sc.validateEvent(ps, i, event)
 	}
@@ -111,8 +115,8 @@ func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
 	if event.At.Duration > sc.Spec.Load.Duration.Duration && sc.Spec.Load.Duration.Duration > 0 {
 		ps.add(file, at("at"), "event at %s is after the run limit load.duration %s", event.At.Duration, sc.Spec.Load.Duration.Duration)
 	}
-	if event.For.Duration < 0 {
-		ps.add(file, at("for"), "event for %s is negative", event.For.Duration)
+	if event.For.Duration < 0 || event.For.Duration > MaxRunLimit {
+		ps.add(file, at("for"), "event for %s is outside 0s..%s (leave it out: a fault lasts to the end of the run)", event.For.Duration, MaxRunLimit)
 	}
 	switch {
 	case event.Fault != "" && event.Action != "":
@@ -159,23 +163,25 @@ func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
 	case FaultErrorInjection:
 		if event.Rate == nil {
 			ps.add(file, sc.Line(path), "error-injection needs a rate (0..1), e.g. rate: 0.1")
-		} else if *event.Rate < 0 || *event.Rate > 1 {
+		} else if !(*event.Rate >= 0 && *event.Rate <= 1) { // NaN is neither
 			ps.add(file, at("rate"), "error-injection rate %v is outside 0..1", *event.Rate)
 		}
 	case FaultLatencyInjection:
 		if event.Delay.Duration <= 0 {
 			ps.add(file, sc.Line(path), "latency-injection needs a positive delay, e.g. delay: 500ms")
+		} else if event.Delay.Duration > fixtures.MaxLatency {
+			ps.add(file, at("delay"), "latency-injection delay %s is above %s", event.Delay.Duration, fixtures.MaxLatency)
 		}
 	case FaultPodKill:
-		if event.Count < 0 {
-			ps.add(file, at("count"), "pod-kill count %d is negative", event.Count)
+		if event.Count < 0 || event.Count > MaxReplicas {
+			ps.add(file, at("count"), "pod-kill count %d is outside 0..%d", event.Count, MaxReplicas)
 		}
 	case FaultGitopsRevert:
 		if sc.Spec.Controller == ControllerFlagger {
 			ps.add(file, at("fault"), "gitops-revert re-applies a VirtualService from Git; Flagger generates its routing objects, so a Flagger scenario has none to revert")
 		}
-		if event.Every.Duration < 0 {
-			ps.add(file, at("every"), "gitops-revert every %s is negative", event.Every.Duration)
+		if every := event.Every.Duration; every < MinGitopsRevertEvery || every > MaxRunLimit {
+			ps.add(file, at("every"), "gitops-revert every %s is outside %s..%s", every, MinGitopsRevertEvery, MaxRunLimit)
 		}
 	}
 	if event.Fault != FaultErrorInjection && event.Rate != nil {
@@ -220,9 +226,13 @@ func (sc *Scenario) loadManifests(ps *problems) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(sc.Dir, manifest)
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
+		data, err := ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			ps.add(sc.Path, line, "manifest %s not found (resolved to %s, relative to the scenario file)", manifest, path)
+			continue
+		case err != nil:
+			ps.add(sc.Path, line, "manifest %s (resolved to %s) cannot be read: %v", manifest, path, err)
 			continue
 		}
 		documents, err := SplitDocuments(path, data)

@@ -104,6 +104,9 @@ type run struct {
 	ctrl  controller
 	store *metricstore.Store
 
+	// ctx is the run's context: queries are cancelled with it.
+	ctx context.Context
+
 	events        []result.Event
 	weights       []int
 	secondWeight  int // highest routed canary weight of the current second
@@ -160,8 +163,11 @@ func (r *run) emit(event result.Event) {
 	}
 }
 
-// query is the Prometheus API the controller's analysis calls.
-func (r *run) query(ctx context.Context, query string) (model.Value, error) {
+// query is the Prometheus API the controller's analysis calls. It runs on
+// the run's context, so an interrupted run stops a slow query at once; what
+// a query may cost is bounded by samples (metricstore), not by wall time, so
+// a result never depends on the host's speed.
+func (r *run) query(_ context.Context, query string) (model.Value, error) {
 	if r.metricsOutage > 0 {
 		// What the provider reports when Prometheus does not answer.
 		return nil, errors.New(`Post "http://prometheus.istio-system:9090/api/v1/query": dial tcp 10.96.0.90:9090: connect: connection refused`)
@@ -169,7 +175,7 @@ func (r *run) query(ctx context.Context, query string) (model.Value, error) {
 	if r.metricsEmpty > 0 {
 		return model.Vector{}, nil
 	}
-	value, err := r.store.Query(ctx, query, r.loop.Now())
+	value, err := r.store.Query(r.ctx, query, r.loop.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +183,7 @@ func (r *run) query(ctx context.Context, query string) (model.Value, error) {
 }
 
 func (r *run) execute(ctx context.Context) (*result.Result, error) {
+	r.ctx = ctx
 	limit := r.sc.Spec.Load.Duration.Duration
 	r.scheduleScrapes(limit)
 	r.scheduleSeconds(limit)
@@ -202,6 +209,9 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 		next, ok := r.loop.Next()
 		if !ok || next > limit {
 			r.loop.RunUntil(limit, nil)
+			if err := r.loop.Err(); err != nil {
+				runErr = fmt.Errorf("%w: %w", runner.ErrBackend, err)
+			}
 			break
 		}
 		if pacer != nil && next >= 0 { // the warm-up before the release is not watched
@@ -218,6 +228,10 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 			}
 		}
 		r.loop.Step(limit)
+		if err := r.loop.Err(); err != nil {
+			runErr = fmt.Errorf("%w: %w", runner.ErrBackend, err)
+			break
+		}
 		if r.scrapeErr != nil {
 			runErr = r.scrapeErr
 			break

@@ -3,6 +3,7 @@ package sim
 import (
 	"strconv"
 
+	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
 )
@@ -19,7 +20,7 @@ func (r *run) scheduleEvents() {
 		}
 		r.loop.At(at, func() { r.startFault(event) })
 		if event.For.Duration > 0 {
-			end := at + event.For.Duration
+			end := duration.Add(at, event.For.Duration)
 			if end <= r.sc.Spec.Load.Duration.Duration {
 				r.lastTimed = max(r.lastTimed, end)
 			}
@@ -80,12 +81,12 @@ func (r *run) startFault(event scenario.Event) {
 	case scenario.FaultGitopsRevert:
 		end := r.sc.Spec.Load.Duration.Duration
 		if event.For.Duration > 0 {
-			end = event.At.Duration + event.For.Duration
+			end = duration.Add(event.At.Duration, event.For.Duration)
 		}
 		var revert func()
 		revert = func() {
 			r.ctrl.RevertWeights()
-			if next := r.loop.Now() + event.Every.Duration; next < end {
+			if next := duration.Add(r.loop.Now(), event.Every.Duration); next < end {
 				r.loop.At(next, revert)
 			}
 		}

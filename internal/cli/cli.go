@@ -16,6 +16,7 @@ import (
 
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
 // Exit codes (DESIGN.md, CLI).
@@ -34,12 +35,38 @@ type Streams struct {
 	Out, Err io.Writer
 }
 
+// ExitInterrupted is the exit code of a second Ctrl-C (128 + SIGINT).
+const ExitInterrupted = 130
+
 // Main runs the command line with the process's arguments and exits.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go handleSignals(signals, os.Stderr, cancel, func() {
+		metricstore.RemoveProcessDirs()
+		os.Exit(ExitInterrupted)
+	})
 	code := Run(ctx, Streams{Out: os.Stdout, Err: os.Stderr}, os.Args[1:])
-	stop()
+	signal.Stop(signals)
+	cancel()
 	os.Exit(code)
+}
+
+// handleSignals cancels the run at the first signal, so that it stops,
+// writes its report and cleans up; at the second it calls exit at once.
+func handleSignals(signals <-chan os.Signal, stderr io.Writer, cancel func(), exit func()) {
+	first, ok := <-signals
+	if !ok {
+		return
+	}
+	fmt.Fprintf(stderr, "canarylab: %v: stopping the run and cleaning up (once more to exit at once)\n", first)
+	cancel()
+	if _, ok := <-signals; !ok {
+		return
+	}
+	fmt.Fprintln(stderr, "canarylab: exiting at once; what a cluster backend started may still run: canarylab cluster down stops it")
+	exit()
 }
 
 // Run executes one command line and returns its exit code.

@@ -3,6 +3,7 @@ package argorollouts
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -15,13 +16,23 @@ import (
 // the local backend, running the real controller, can replay them.
 var ErrUnsupported = errors.New("not modelled by the sim backend")
 
+// Bounds the model adds to the controller's own validation.
+const (
+	// MinMeasurementInterval is the shortest metric interval: measurement
+	// times are metav1.Time, serialized in whole seconds (AR analysis.go
+	// reads FinishedAt back to decide the next measurement).
+	MinMeasurementInterval = time.Second
+	// MaxConditionBytes bounds a successCondition or failureCondition.
+	MaxConditionBytes = 16 << 10
+)
+
 var argRef = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}`)
 
 func validateRollout(ps *Problems, m *Manifests) {
 	rollout := &m.Rollout
 	file, line := scenario.SplitPosition(m.RolloutWhere)
-	if rollout.Spec.Replicas != nil && *rollout.Spec.Replicas < 0 {
-		ps.Add(file, line, "Rollout %s: spec.replicas %d is negative", rollout.Metadata.Name, *rollout.Spec.Replicas)
+	if rollout.Spec.Replicas != nil && (*rollout.Spec.Replicas < 0 || *rollout.Spec.Replicas > scenario.MaxReplicas) {
+		ps.Add(file, line, "Rollout %s: spec.replicas %d is outside 0..%d (canarylab models every pod)", rollout.Metadata.Name, *rollout.Spec.Replicas, scenario.MaxReplicas)
 	}
 	canary := rollout.Spec.Strategy.Canary
 	if canary == nil {
@@ -72,6 +83,9 @@ func validateRollout(ps *Problems, m *Manifests) {
 			ps.Add(file, line, "Rollout %s: Service %q is not among the scenario's manifests: add it", rollout.Metadata.Name, service)
 		}
 	}
+	if len(canary.Steps) > scenario.MaxSteps {
+		ps.Add(file, line, "Rollout %s: spec.strategy.canary.steps holds %d steps: the limit is %d", rollout.Metadata.Name, len(canary.Steps), scenario.MaxSteps)
+	}
 	for i, step := range canary.Steps {
 		stepLine := step.line
 		if stepLine == 0 {
@@ -103,6 +117,9 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if scale := step.SetCanaryScale; scale != nil {
 			if scale.Weight != nil && scale.Replicas != nil {
 				ps.Add(file, stepLine, "Rollout %s: step %d setCanaryScale sets both weight and replicas", rollout.Metadata.Name, i)
+			}
+			if scale.Replicas != nil && (*scale.Replicas < 0 || *scale.Replicas > scenario.MaxReplicas) {
+				ps.Add(file, stepLine, "Rollout %s: step %d setCanaryScale replicas %d is outside 0..%d", rollout.Metadata.Name, i, *scale.Replicas, scenario.MaxReplicas)
 			}
 		}
 	}
@@ -169,8 +186,12 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 		ps.Add(file, line, "Rollout %s: an analysis names no templates", m.Rollout.Metadata.Name)
 	}
 	passed := map[string]bool{}
+	literal := map[string]string{} // args the Rollout passes as values
 	for _, arg := range analysis.Args {
 		passed[arg.Name] = true
+		if arg.Value != nil {
+			literal[arg.Name] = *arg.Value
+		}
 		if arg.ValueFrom != nil && arg.ValueFrom.PodTemplateHashValue != nil {
 			if value := *arg.ValueFrom.PodTemplateHashValue; value != "Stable" && value != "Latest" {
 				ps.Add(file, line, "Rollout %s: arg %s podTemplateHashValue %q must be Stable or Latest", m.Rollout.Metadata.Name, arg.Name, value)
@@ -191,6 +212,24 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			if arg.Value == nil && !passed[arg.Name] {
 				tFile, tLine := scenario.SplitPosition(template.where)
 				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it", kind, ref.TemplateName, arg.Name)
+			}
+		}
+		args := map[string]string{}
+		for _, arg := range template.Spec.Args {
+			if arg.Value != nil {
+				args[arg.Name] = *arg.Value
+			}
+		}
+		maps.Copy(args, literal)
+		for _, metric := range template.Spec.Metrics {
+			// An interval from args is checked as the run will resolve it.
+			if !argRef.MatchString(metric.Interval) {
+				continue
+			}
+			if spec, err := resolveMetricLimits(Metric{Name: metric.Name, Interval: metric.Interval}, args); err == nil && spec.interval < MinMeasurementInterval {
+				ps.Add(file, line, "Rollout %s: %s %s metric %s: interval %s (from args) is under %s: the controller keeps measurement times in whole seconds, "+
+					"so a shorter interval measures at every reconcile, which canarylab does not model", m.Rollout.Metadata.Name, kind, ref.TemplateName, metric.Name,
+					spec.interval, MinMeasurementInterval)
 			}
 		}
 		if !background {
@@ -226,6 +265,9 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 			if text != "" && !argRef.MatchString(text) {
 				if d, err := time.ParseDuration(text); err != nil || d < 0 {
 					ps.Add(file, line, "%s: %s %q is not a Go duration", prefix, field, text)
+				} else if field == "interval" && d < MinMeasurementInterval {
+					ps.Add(file, line, "%s: interval %s is under %s: the controller keeps measurement times in whole seconds, so a shorter interval "+
+						"measures at every reconcile, which canarylab does not model; use %s or more", prefix, d, MinMeasurementInterval, MinMeasurementInterval)
 				}
 			}
 		}
@@ -275,6 +317,10 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 		}
 		for field, condition := range map[string]string{"successCondition": metric.SuccessCondition, "failureCondition": metric.FailureCondition} {
 			if condition == "" {
+				continue
+			}
+			if len(condition) > MaxConditionBytes {
+				ps.Add(file, line, "%s: %s is %d bytes long: the limit is %d", prefix, field, len(condition), MaxConditionBytes)
 				continue
 			}
 			if err := compileCondition(argRef.ReplaceAllString(condition, "0")); err != nil {

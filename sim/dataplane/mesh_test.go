@@ -23,8 +23,8 @@ import (
 // fails a fifth of its requests and is slow. The p99s sit on bucket bounds
 // of both meshes, where histogram_quantile is exact.
 var podinfoProfiles = fixtures.Profiles{
-	"v1": {ErrorRate: 0.01, Latency: fixtures.Latency{P50: duration.Of(20 * time.Millisecond), P99: duration.Of(100 * time.Millisecond)}, Startup: duration.Of(time.Millisecond)},
-	"v2": {ErrorRate: 0.2, Latency: fixtures.Latency{P50: duration.Of(100 * time.Millisecond), P99: duration.Of(500 * time.Millisecond)}, Startup: duration.Of(time.Millisecond)},
+	"v1": {ErrorRate: 0.01, Latency: fixtures.Latency{P50: duration.Of(20 * time.Millisecond), P99: duration.Of(100 * time.Millisecond)}, Startup: duration.Ptr(time.Millisecond)},
+	"v2": {ErrorRate: 0.2, Latency: fixtures.Latency{P50: duration.Of(100 * time.Millisecond), P99: duration.Of(500 * time.Millisecond)}, Startup: duration.Ptr(time.Millisecond)},
 }
 
 // podinfo is podinfo as Flagger runs it: the primary Deployment on v1 and

@@ -73,7 +73,7 @@ func TestClosedLoopRateFollowsLatency(t *testing.T) {
 	t.Parallel()
 	// Constant latencies (p50 = p99): the primary 50ms, the canary 150ms.
 	fixed := func(ms time.Duration) fixtures.Profile {
-		return fixtures.Profile{Latency: fixtures.Latency{P50: duration.Of(ms * time.Millisecond), P99: duration.Of(ms * time.Millisecond)}, Startup: duration.Of(time.Millisecond)}
+		return fixtures.Profile{Latency: fixtures.Latency{P50: duration.Of(ms * time.Millisecond), P99: duration.Of(ms * time.Millisecond)}, Startup: duration.Ptr(time.Millisecond)}
 	}
 	profiles := fixtures.Profiles{"v1": fixed(50), "v2": fixed(150)}
 	for _, tc := range []struct {

@@ -1,6 +1,7 @@
 package metricstore
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -35,9 +36,15 @@ func (p *cachingParser) ParseExpr(query string) (parser.Expr, error) {
 			return expr, nil
 		}
 	}
+	if len(query) > MaxQueryBytes {
+		return nil, fmt.Errorf("the query is %d bytes long: the limit is %d", len(query), MaxQueryBytes)
+	}
 	expr, err := p.Parser.ParseExpr(query)
 	if err != nil {
 		return expr, err
+	}
+	if err := checkBounds(expr); err != nil {
+		return nil, err
 	}
 	if pristine := cloneExpr(expr); pristine != nil {
 		p.mu.Lock()

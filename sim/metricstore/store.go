@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -26,6 +28,20 @@ import (
 // which would cut and memory-map chunks to disk.
 var Epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
+// Bounds on one query, checked before it runs (ParseExpr) and while it
+// runs (the engine's MaxSamples).
+const (
+	// MaxSamples is how many samples one query may hold in memory at once
+	// (16 MB of points); a run's store holds a few hundred series.
+	MaxSamples = 1_000_000
+	// MaxPointsPerSeries bounds a subquery's range/step, as the Prometheus
+	// HTTP API bounds a range query's (end-start)/step (web/api/v1 "exceeded
+	// maximum resolution of 11,000 points per timeseries").
+	MaxPointsPerSeries = 11_000
+	// MaxQueryBytes bounds a query's text.
+	MaxQueryBytes = 64 << 10
+)
+
 // engine is shared by every store of the process: building one is costly and
 // it holds no per-query state (perf-floor.md: reuse one promql.Engine).
 var (
@@ -37,8 +53,14 @@ var (
 func sharedEngine() *promql.Engine {
 	engineOnce.Do(func() {
 		engine = promql.NewEngine(promql.EngineOpts{
-			MaxSamples:    50_000_000,
-			Timeout:       time.Minute,
+			MaxSamples: MaxSamples,
+			// A subquery without a step ("x[5m:]") takes the global
+			// evaluation interval; unset, the engine would call a nil func.
+			NoStepSubqueryIntervalFn: func(int64) int64 { return defaultSubqueryStep.Milliseconds() },
+			// No wall-clock bound: a query's cost is bounded by MaxSamples
+			// and MaxPointsPerSeries, and it stops with the run's context,
+			// so its result never depends on the host's speed.
+			Timeout:       time.Duration(math.MaxInt64),
 			LookbackDelta: 5 * time.Minute,
 			// Fixed so results never depend on the host's settings.
 			EnableAtModifier:         true,
@@ -61,7 +83,7 @@ func New() (*Store, error) {
 	// The head needs a directory for chunks it memory-maps once they are
 	// full; a run's few hundred samples per series never fill one, so the
 	// directory stays empty and is removed on Close.
-	dir, err := os.MkdirTemp("", "canarylab-tsdb-")
+	dir, err := os.MkdirTemp("", processDirPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("creating TSDB chunk directory: %w", err)
 	}
@@ -83,6 +105,24 @@ func New() (*Store, error) {
 		return nil, fmt.Errorf("initialising TSDB head: %w", err)
 	}
 	return &Store{head: head, chunkDir: dir}, nil
+}
+
+// processDirPrefix names this process's chunk directories, so that an
+// exit that skips Close can still remove them (RemoveProcessDirs).
+func processDirPrefix() string { return fmt.Sprintf("canarylab-tsdb-%d-", os.Getpid()) }
+
+// RemoveProcessDirs removes every chunk directory of this process's
+// stores, for an exit that cannot wait for their Close.
+func RemoveProcessDirs() error {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), processDirPrefix()+"*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range dirs {
+		errs = append(errs, os.RemoveAll(dir))
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases the head and its directory.
@@ -144,6 +184,9 @@ func execute(ctx context.Context, q promql.Query, err error) (model.Value, error
 	defer q.Close()
 	res := q.Exec(ctx)
 	if res.Err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("executing query: %w", ctx.Err())
+		}
 		return nil, fmt.Errorf("executing query: %w", res.Err)
 	}
 	return toModel(res.Value), nil
@@ -154,11 +197,45 @@ func (s *Store) Querier(mint, maxt int64) (storage.Querier, error) {
 	return tsdb.NewBlockQuerier(tsdb.NewRangeHead(s.head, mint, maxt), mint, maxt)
 }
 
-// ParseExpr checks a query's syntax, for validation before a run.
+// ParseExpr checks a query's syntax and bounds, for validation before a run.
 func ParseExpr(query string) error {
-	_, err := parser.NewParser(parser.Options{}).ParseExpr(query)
+	if len(query) > MaxQueryBytes {
+		return fmt.Errorf("the query is %d bytes long: the limit is %d", len(query), MaxQueryBytes)
+	}
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(query)
+	if err != nil {
+		return err
+	}
+	return checkBounds(expr)
+}
+
+// checkBounds refuses a subquery whose range/step exceeds
+// MaxPointsPerSeries ("max_over_time(x[30d:1ms])" would evaluate its inner
+// query 2.6 billion times).
+func checkBounds(expr parser.Expr) error {
+	var err error
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		sub, ok := node.(*parser.SubqueryExpr)
+		if !ok || err != nil {
+			return nil
+		}
+		step := sub.Step
+		if step <= 0 {
+			step = defaultSubqueryStep
+		}
+		if points := sub.Range / step; points > MaxPointsPerSeries {
+			err = fmt.Errorf("subquery %s takes %d points per series (range %s / step %s): the limit is %d; use a coarser step",
+				sub.String(), points, model.Duration(sub.Range), model.Duration(step), MaxPointsPerSeries)
+		}
+		return nil
+	})
 	return err
 }
+
+// defaultSubqueryStep is the step of a subquery without one: the engine's
+// default evaluation interval (promql.EngineOpts NoStepSubqueryIntervalFn
+// unset = 1m, as in Prometheus' global evaluation_interval).
+const defaultSubqueryStep = time.Minute
 
 // toModel converts the engine's value to the client-side model the
 // Prometheus HTTP API returns, which is what Argo Rollouts' provider reads.

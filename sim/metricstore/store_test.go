@@ -2,7 +2,11 @@ package metricstore
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,4 +53,25 @@ func TestRateOverScrapedCounters(t *testing.T) {
 	if _, err := store.Query(context.Background(), `sum(rate(`, time.Minute); err == nil {
 		t.Fatal("a malformed query did not fail")
 	}
+}
+
+func TestRemoveProcessDirsRemovesWhatCloseWouldHave(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	store, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(store.chunkDir); err != nil {
+		t.Fatalf("chunk directory missing while open: %v", err)
+	}
+	if !strings.HasPrefix(filepath.Base(store.chunkDir), fmt.Sprintf("canarylab-tsdb-%d-", os.Getpid())) {
+		t.Errorf("chunk directory %s is not named after the process", store.chunkDir)
+	}
+	if err := RemoveProcessDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(store.chunkDir); !os.IsNotExist(err) {
+		t.Fatalf("chunk directory still there after RemoveProcessDirs: %v", err)
+	}
+	store.head.Close()
 }

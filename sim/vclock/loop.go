@@ -5,14 +5,31 @@ package vclock
 
 import (
 	"container/heap"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
 	"time"
+
+	"github.com/canarylab/canarylab/duration"
 )
+
+// MaxCallbacksPerSecond bounds the callbacks the loop runs within one
+// second of virtual time. A model that reschedules itself at the same
+// instant (or ever closer to it) would otherwise stop virtual time while
+// burning CPU and memory; a real run needs a few thousand at most (every
+// pod of the largest allowed Rollout starting in the same second).
+const MaxCallbacksPerSecond = 200_000
 
 // Loop is a discrete-event loop over virtual time.
 type Loop struct {
 	now   time.Duration
 	seq   uint64
 	queue timerQueue
+
+	second    time.Duration // the virtual second being counted
+	perSecond int           // callbacks run within it
+	err       error         // set once the loop stalled; it then runs nothing
 }
 
 // New starts a loop at the given virtual time.
@@ -50,8 +67,9 @@ func (l *Loop) At(at time.Duration, fn func()) *Timer {
 	return timer
 }
 
-// After schedules fn d from now.
-func (l *Loop) After(d time.Duration, fn func()) *Timer { return l.At(l.now+d, fn) }
+// After schedules fn d from now; a time beyond the clock's range is its
+// last instant (never a wrap into the past).
+func (l *Loop) After(d time.Duration, fn func()) *Timer { return l.At(duration.Add(l.now, d), fn) }
 
 // Next is the time of the next pending callback, and false if there is none.
 func (l *Loop) Next() (time.Duration, bool) {
@@ -66,8 +84,11 @@ func (l *Loop) Next() (time.Duration, bool) {
 }
 
 // Step runs the next callback if it is due at or before limit, and reports
-// whether it ran one.
+// whether it ran one. It runs nothing once the loop has stalled (Err).
 func (l *Loop) Step(limit time.Duration) bool {
+	if l.err != nil {
+		return false
+	}
 	at, ok := l.Next()
 	if !ok || at > limit {
 		return false
@@ -75,8 +96,48 @@ func (l *Loop) Step(limit time.Duration) bool {
 	timer := heap.Pop(&l.queue).(*Timer)
 	l.now = timer.at
 	timer.stopped = true
+	if second := timer.at.Truncate(time.Second); second != l.second {
+		l.second, l.perSecond = second, 0
+	}
+	l.perSecond++
+	if l.perSecond > MaxCallbacksPerSecond {
+		l.err = &StallError{At: timer.at, Callbacks: l.perSecond - 1, Repeating: funcName(timer.fn)}
+		return false
+	}
 	timer.fn()
 	return true
+}
+
+// Err is non-nil once the loop has stalled: a *StallError naming the
+// callback that kept virtual time from moving on.
+func (l *Loop) Err() error { return l.err }
+
+// StallError says that virtual time stopped moving: more than
+// MaxCallbacksPerSecond callbacks were due within one virtual second.
+type StallError struct {
+	At        time.Duration
+	Callbacks int
+	// Repeating is the function of the callback that broke the bound.
+	Repeating string
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("virtual time stalled at %s: %d callbacks ran within one virtual second (the bound is %d), the last of them %s; "+
+		"something reschedules itself without letting time pass, or too much happens at once",
+		e.At, e.Callbacks, MaxCallbacksPerSecond, e.Repeating)
+}
+
+// funcName names a callback for a StallError, without the module prefix.
+func funcName(fn func()) string {
+	f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer())
+	if f == nil {
+		return "an unnamed callback"
+	}
+	name := f.Name()
+	if cut := strings.LastIndex(name, "/"); cut >= 0 {
+		name = name[cut+1:]
+	}
+	return name
 }
 
 // RunUntil runs callbacks up to and including limit, stopping early when

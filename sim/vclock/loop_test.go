@@ -1,6 +1,8 @@
 package vclock
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +59,53 @@ func TestPastTimesRunNow(t *testing.T) {
 	loop.RunUntil(20*time.Second, nil)
 	if at != 10*time.Second {
 		t.Fatalf("past timer ran at %v, want 10s", at)
+	}
+}
+
+func TestLoopStopsWhenACallbackKeepsTimeFromMoving(t *testing.T) {
+	t.Parallel()
+	loop := New(0)
+	var again func()
+	runs := 0
+	again = func() {
+		runs++
+		loop.After(time.Nanosecond, again) // ever closer: time barely moves
+	}
+	loop.At(time.Second, again)
+	loop.RunUntil(time.Hour, nil)
+
+	var stall *StallError
+	if err := loop.Err(); !errors.As(err, &stall) {
+		t.Fatalf("Err() = %v, want a *StallError", err)
+	}
+	if runs != MaxCallbacksPerSecond {
+		t.Errorf("ran the callback %d times, want the bound %d", runs, MaxCallbacksPerSecond)
+	}
+	if stall.At >= 2*time.Second {
+		t.Errorf("stalled at %s, want within the second it started", stall.At)
+	}
+	if !strings.Contains(stall.Error(), "vclock.TestLoopStopsWhenACallbackKeepsTimeFromMoving") {
+		t.Errorf("message does not name the repeating callback: %s", stall.Error())
+	}
+	if loop.Step(time.Hour) {
+		t.Error("a stalled loop ran another callback")
+	}
+}
+
+func TestLoopRunsBusySecondsThatStayUnderTheBound(t *testing.T) {
+	t.Parallel()
+	loop := New(0)
+	runs := 0
+	for second := range 3 {
+		for range MaxCallbacksPerSecond {
+			loop.At(time.Duration(second)*time.Second, func() { runs++ })
+		}
+	}
+	loop.RunUntil(time.Hour, nil)
+	if err := loop.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 3*MaxCallbacksPerSecond {
+		t.Errorf("ran %d callbacks, want %d", runs, 3*MaxCallbacksPerSecond)
 	}
 }
