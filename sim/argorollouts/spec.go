@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/k8sschema"
 )
 
 // IntOrString is a Kubernetes intstr: 3, "3", "25%" or "{{args.count}}".
@@ -312,6 +313,9 @@ type Problems = scenario.Problems
 // API server and the controller's own validation would reject, plus what the
 // sim does not model (said plainly rather than silently ignored).
 func Decode(documents []scenario.Document) (*Manifests, error) {
+	if err := k8sschema.Check(documents); err != nil {
+		return nil, err
+	}
 	var ps Problems
 	m := &Manifests{Templates: map[string]*AnalysisTemplate{}, Cluster: map[string]*AnalysisTemplate{},
 		VirtualServices: map[string]*VirtualService{}, Services: map[string]bool{}}

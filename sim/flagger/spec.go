@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/k8sschema"
 )
 
 // ObjectMeta is the part of metadata the model reads.
@@ -198,6 +199,9 @@ type Problems = scenario.Problems
 // Decode reads a Flagger scenario's documents and checks what the API
 // server (the Canary CRD's schema) and the controller would reject.
 func Decode(documents []scenario.Document) (*Manifests, error) {
+	if err := k8sschema.Check(documents); err != nil {
+		return nil, err
+	}
 	var ps Problems
 	m := &Manifests{Templates: map[string]*MetricTemplate{}, Services: map[string]bool{}}
 	deployments := map[string]*Deployment{}
