@@ -3,7 +3,7 @@
 // clock. It reads the real flagger.app/v1beta1 Canary and MetricTemplate YAML
 // with the target Deployment and reproduces the controller's per-tick state
 // machine as implemented and as measured on the real controller
-// (shared/research/flagger-measured.md). Rules cite the source as
+// (docs/measurements.md#flagger-ticks-and-timing). Rules cite the source as
 // FL <path>:<line> (FL = github.com/fluxcd/flagger@v1.44.0).
 package flagger
 
@@ -19,6 +19,7 @@ import (
 
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/scenario/k8sschema"
+	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
 // ObjectMeta is the part of metadata the model reads.
@@ -311,8 +312,8 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 		if len(target.Spec.Template.Spec.Containers) == 0 {
 			ps.AddAt(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
 		}
-		if target.Spec.Replicas != nil && *target.Spec.Replicas < 0 {
-			ps.AddAt(m.TargetWhere, "Deployment %s: spec.replicas %d is negative", spec.TargetRef.Name, *target.Spec.Replicas)
+		if target.Spec.Replicas != nil && (*target.Spec.Replicas < 0 || *target.Spec.Replicas > scenario.MaxReplicas) {
+			ps.AddAt(m.TargetWhere, "Deployment %s: spec.replicas %d is outside 0..%d (canarylab models every pod)", spec.TargetRef.Name, *target.Spec.Replicas, scenario.MaxReplicas)
 		}
 		if len(target.Spec.Selector.MatchLabels) == 0 {
 			ps.AddAt(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
@@ -372,6 +373,9 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	case set > 1:
 		ps.AddAt(at, "Canary %s: analysis sets %s: the CRD's oneOf allows exactly one (the API server answers \"Found %d valid alternatives\")", name, strings.Join(which, " and "), set)
 	}
+	if len(analysis.StepWeights) > scenario.MaxSteps {
+		ps.AddAt(field("stepWeights"), "Canary %s: analysis.stepWeights holds %d weights: the limit is %d", name, len(analysis.StepWeights), scenario.MaxSteps)
+	}
 	for i, weight := range analysis.StepWeights {
 		if weight < 0 || weight > 100 || (i > 0 && weight <= analysis.StepWeights[i-1]) {
 			ps.AddAt(field("stepWeights"), "Canary %s: analysis.stepWeights %v must rise within 0..100", name, analysis.StepWeights)
@@ -418,6 +422,9 @@ func validateTemplate(ps *Problems, where string, template *MetricTemplate) {
 	// FL artifacts/flagger/crd.yaml (MetricTemplate): provider and query are required.
 	if template.Spec.Query == "" {
 		ps.AddAt(where, "MetricTemplate %s: spec.query is required", template.Metadata.Name)
+	}
+	if len(template.Spec.Query) > metricstore.MaxQueryBytes {
+		ps.AddAt(where, "MetricTemplate %s: spec.query is %d bytes long: the limit is %d", template.Metadata.Name, len(template.Spec.Query), metricstore.MaxQueryBytes)
 	}
 	if template.Spec.Provider.Type == "" {
 		ps.AddAt(where, "MetricTemplate %s: spec.provider.type is required", template.Metadata.Name)
