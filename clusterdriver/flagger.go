@@ -94,7 +94,7 @@ func DecodeCanary(sc *scenario.Scenario) (*Canary, []Object, error) {
 
 // Gates is a Plane that emulates Flagger's loadtester: its confirm gates
 // (/gate/check) stay closed until promote opens them, its rollback gate
-// (/rollback/check) until abort opens it (DESIGN.md, Actions).
+// (/rollback/check) until abort opens it (docs/architecture.md#actions).
 type Gates interface {
 	OpenGate(canary, namespace string)
 	OpenRollback(canary, namespace string)
@@ -157,7 +157,7 @@ func (s *Session) initialized(snapshot Snapshot) bool {
 	return routed && primaryReady
 }
 
-// canaryOutcome is the Canary's final state (DESIGN.md, Outcomes):
+// canaryOutcome is the Canary's final state (docs/architecture.md#outcomes):
 // Succeeded is promoted, Failed rolled back, Waiting or WaitingPromotion a
 // wait for a person, anything else degraded.
 func (s *Session) canaryOutcome(now time.Duration) result.Outcome {

@@ -62,7 +62,8 @@ func FlaggerEventHandler(receive func(FlaggerMessage)) http.Handler {
 // and its weight ("10") or phase.
 type messageTarget struct{ eventType, detail string }
 
-// messageRules map Flagger's messages (flagger-measured.md §7, verbatim)
+// messageRules map Flagger's messages (verbatim in
+// docs/measurements.md#flagger-event-messages)
 // to the events they explain, as the sim's model attaches them. A metric
 // check's failure is also a MeasurementTaken of its own.
 var messageRules = []struct {
@@ -146,7 +147,7 @@ func measurement(text string) result.Event {
 
 // joinWindow is how far apart a message and the event it explains may be:
 // Flagger sends the message and writes the object within one tick's
-// processing (0.02-0.7s, flagger-measured.md).
+// processing (0.02-0.7s, docs/measurements.md#flagger-ticks-and-timing).
 const joinWindow = 2 * time.Second
 
 // pendingMessage is a message whose event has not been seen yet.

@@ -22,7 +22,7 @@ type CanaryStatus struct {
 	Phase        string
 	FailedChecks int
 	// Weight is status.canaryWeight, which is not the routed weight
-	// (flagger-measured.md item 2): the routed one is in Snapshot.Routes.
+	// (docs/measurements.md#flagger-status-fields): the routed one is in Snapshot.Routes.
 	Weight int
 	// Message is the Promoted condition's message.
 	Message string
@@ -191,7 +191,8 @@ func (o *CanaryObserver) onCanary(canary *unstructured.Unstructured, deleted boo
 		return
 	}
 	// failedChecks first: Flagger counts the check, and resets the count
-	// in the same status update that sets Failed (flagger-measured.md item 3).
+	// in the same status update that sets Failed
+	// (docs/measurements.md#flagger-status-fields).
 	if status.FailedChecks > o.failedChecks {
 		for n := o.failedChecks + 1; n <= status.FailedChecks; n++ {
 			o.emit(result.Event{Type: result.CheckFailed, Value: strconv.Itoa(n) + "/" + strconv.Itoa(o.Canary.Threshold)})

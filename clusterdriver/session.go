@@ -354,7 +354,7 @@ func (s *Session) finished(now time.Duration) bool {
 	return true
 }
 
-// outcome is the rollout's final state (DESIGN.md, Outcomes), as the
+// outcome is the rollout's final state (docs/architecture.md#outcomes), as the
 // observer saw it.
 func (s *Session) outcome(now time.Duration) result.Outcome {
 	if s.Canary != nil {

@@ -20,11 +20,12 @@
 //
 // Flagger scenarios follow another rule. Flagger acts only on the ticks of
 // a Canary's analysis interval, whose phase relative to the release is set
-// by when the controller started (flagger-measured.md: detection lag 0.4 to
-// 8.8s with 10s checks), so the same run lands up to one interval earlier
-// or later on another backend. Their decisive moments are the outcome,
-// each WeightChanged and each CanaryPhaseChanged (with the same phase), and
-// each pair may be up to one analysis interval apart.
+// by when the controller started (detection lag 0.4 to 8.8s with 10s checks:
+// docs/measurements.md#flagger-ticks-and-timing), so the same run lands up
+// to one interval earlier or later on another backend. Their decisive
+// moments are the outcome, each WeightChanged and each CanaryPhaseChanged
+// (with the same phase), and each pair may be up to one analysis interval
+// apart.
 package conformance
 
 import (

@@ -3,7 +3,7 @@
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake
 // nodes and pods) and the rollouts controller. No container runtime is
 // needed. Set-up is a list of named steps, logged as they run and undone on
-// failure (shared/research/local-control-plane.md has the measured recipe).
+// failure (the measured recipe: docs/measurements.md#building-the-local-cluster).
 package localcluster
 
 import (

@@ -20,7 +20,7 @@ import (
 )
 
 // FlaggerVersion is the Flagger controller run for flagger scenarios
-// (shared/research/flagger-measured.md: the newest the module proxy serves).
+// (the newest the module proxy serves: docs/measurements.md#flagger-version-and-build).
 const FlaggerVersion = "v1.44.0"
 
 // Flagger is the Flagger controller's binary. It is not one of Binaries:
@@ -98,7 +98,7 @@ func InstallFlaggerCRDs(ctx context.Context, state *State, builder *Builder) err
 	// Flagger exits at start when a list of its resources fails
 	// (cmd/flagger/main.go verifyCRDs), and for about a second after new
 	// CRDs are established the apiserver answers 429 to those lists
-	// (flagger-measured.md §9): wait until they succeed.
+	// (docs/measurements.md#running-flagger-locally): wait until they succeed.
 	return poll(ctx, 30*time.Second, func() error {
 		for _, resource := range []schema.GroupVersionResource{canaries, metricTemplates, alertProviders} {
 			if _, err := client.Resource(resource).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {

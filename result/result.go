@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Event types of the timeline (DESIGN.md, Result).
+// Event types of the timeline (docs/architecture.md#result-json).
 const (
 	ReleaseStarted       = "ReleaseStarted"
 	StepStarted          = "StepStarted"

@@ -208,7 +208,7 @@ var unknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 
 func friendlyYAMLMessage(text string) string {
 	if match := unknownField.FindStringSubmatch(text); match != nil {
-		return fmt.Sprintf("unknown field %q (in %s): check its spelling against the scenario contract in DESIGN.md", match[1], strings.TrimPrefix(match[2], "scenario."))
+		return fmt.Sprintf("unknown field %q (in %s): check its spelling against the scenario file's fields in docs/architecture.md#the-scenario-file or the README's \"What a scenario says\"", match[1], strings.TrimPrefix(match[2], "scenario."))
 	}
 	return text
 }

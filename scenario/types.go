@@ -24,7 +24,7 @@ const (
 	ControllerFlagger      = "flagger"
 )
 
-// Outcomes a run can end in (see DESIGN.md, Outcomes).
+// Outcomes a run can end in (see docs/architecture.md#outcomes).
 const (
 	OutcomePromoted   = "promoted"
 	OutcomeRolledBack = "rolled-back"

@@ -249,7 +249,7 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 }
 
 // finished: the outcome is final, the rollout has settled, and no timed
-// event of the scenario is still to come (DESIGN.md, Outcomes).
+// event of the scenario is still to come (docs/architecture.md#outcomes).
 func (r *run) finished() bool {
 	now := r.loop.Now()
 	// At the moment of the last timed event its effect (a retry, a release)

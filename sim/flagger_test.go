@@ -117,7 +117,8 @@ const istioChecks = `metrics:
   - {name: request-duration, thresholdRange: {max: 500}, interval: 30s}
 `
 
-// The closed forms measured on the real controller (flagger-measured.md §6):
+// The closed forms measured on the real controller
+// (docs/measurements.md#flagger-ticks-and-timing):
 // with pods ready within a tick, a good release is Succeeded (m+3) ticks
 // after detection (m weight steps, m checks) and a bad one Failed (N+2)
 // ticks after it, never beyond the first step; detection is within one
@@ -274,7 +275,7 @@ func TestFlaggerSecondReleaseRestarts(t *testing.T) {
 }
 
 // A slow-starting canary costs whole ticks; the primary's rolling update at
-// promotion waits for its pods too (flagger-measured.md item 6).
+// promotion waits for its pods too (docs/measurements.md#flagger-readiness-waits).
 func TestFlaggerReadinessWaitsCostTicks(t *testing.T) {
 	t.Parallel()
 	analysis := "interval: 10s\nthreshold: 5\nmaxWeight: 50\nstepWeight: 10\n" + istioChecks
@@ -405,8 +406,9 @@ func TestFlaggerMirrorStep(t *testing.T) {
 }
 
 // Linkerd's TrafficSplit has no header matching: A/B on Linkerd sends every
-// request to the canary for the whole run (FL pkg/router/smi.go; §1.3 of
-// flagger-meshes.md), so users meet a bad release there.
+// request to the canary for the whole run (FL pkg/router/smi.go;
+// docs/measurements.md#flagger-on-linkerd-smi), so users meet a bad release
+// there.
 func TestFlaggerABOnLinkerdSendsEveryoneToTheCanary(t *testing.T) {
 	t.Parallel()
 	analysis := "interval: 30s\nthreshold: 2\niterations: 4\nmatch:\n  - headers: {x-canary: {exact: insider}}\n" + istioChecks

@@ -68,8 +68,8 @@ func (a argoModel) Settled() bool  { return a.Controller.Settled }
 func (a argoModel) Detail() string { return "" }
 
 // flaggerModel adapts the Flagger model; its gates are the emulated
-// loadtester's (DESIGN.md: promote opens confirm-promotion, abort the
-// rollback gate).
+// loadtester's (docs/architecture.md#actions: promote opens
+// confirm-promotion, abort the rollback gate).
 type flaggerModel struct {
 	*flagger.Controller
 	tester *loadtester.Tester

@@ -25,7 +25,7 @@ func (r *run) result() *result.Result {
 	return res
 }
 
-// outcome is the rollout's final state (DESIGN.md, Outcomes).
+// outcome is the rollout's final state (docs/architecture.md#outcomes).
 func (r *run) outcome() result.Outcome {
 	now := r.loop.Now()
 	at := func(t *time.Duration) float64 {

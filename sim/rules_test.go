@@ -236,8 +236,8 @@ func TestProgressDeadlineWithoutAbortDegrades(t *testing.T) {
 
 // A retry as the scenario's last event, after the aborted canary was
 // scaled down, still takes effect: the run does not end at the moment of
-// the retry with the abort's outcome (DESIGN.md, Outcomes: a retry starts
-// the rollout moving again).
+// the retry with the abort's outcome (docs/architecture.md#outcomes: a
+// retry starts the rollout moving again).
 func TestRetryAfterScaleDownIsTheLastEvent(t *testing.T) {
 	t.Parallel()
 	res := runManifests(t, "canarylab/demo:green", "  events:\n    - {at: 15s, action: abort}\n    - {at: 60s, action: retry}\n", "promoted",

@@ -19,7 +19,7 @@ import (
 	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
-// Exit codes (DESIGN.md, CLI).
+// Exit codes (docs/architecture.md#cli-and-exit-codes).
 const (
 	ExitPassed  = 0
 	ExitFailed  = 1

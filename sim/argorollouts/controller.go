@@ -304,7 +304,8 @@ func (c *Controller) addPause(reason string) {
 		return
 	}
 	// metav1.Time persists whole seconds (RFC3339), so pause expiry is
-	// quantised to 1s (AR rollout/pause.go, shared/research/controllers.md §1.6).
+	// quantised to 1s (AR rollout/pause.go,
+	// docs/measurements.md#argo-rollouts-pause-expiry).
 	c.pauseConditions[reason] = c.loop.Now().Truncate(time.Second)
 	c.pauseOrder = append(c.pauseOrder, reason)
 	c.controllerPause = true

@@ -62,7 +62,8 @@ type Config struct {
 	// ControlLoopInterval is -control-loop-interval (FL cmd/flagger/main.go:99).
 	ControlLoopInterval time.Duration
 	// TickLatency is from a tick to its writes (routes, status, events);
-	// measured 0.02-0.7 s on the real controller (flagger-measured.md).
+	// measured 0.02-0.7 s on the real controller
+	// (docs/measurements.md#flagger-ticks-and-timing).
 	TickLatency time.Duration
 	// StartupDelay is from a (re)start of the process to its workers.
 	StartupDelay time.Duration

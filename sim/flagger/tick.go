@@ -124,7 +124,8 @@ func (c *Controller) advance() {
 
 // initialize is the first ticks of a new Canary: create the primary from
 // the target, wait for it, then route to it and scale the target to zero
-// (scheduler.go:197-296; measured: two ticks, flagger-measured.md item 7).
+// (scheduler.go:197-296; measured: two ticks,
+// docs/measurements.md#flagger-initialization).
 func (c *Controller) initialize() {
 	if c.primary == nil {
 		c.phase = PhaseInitializing
@@ -245,7 +246,7 @@ func (c *Controller) confirmPromotion() bool {
 	if c.phase != PhaseWaitingPromotion {
 		c.setPhase(PhaseWaitingPromotion, "Halt "+c.name()+" advancement waiting for promotion approval "+failed)
 		// setStatusPhase zeroes canaryWeight and iterations in the status
-		// (flagger-measured.md item 2); the routes keep their weights.
+		// (docs/measurements.md#flagger-status-fields); the routes keep their weights.
 		c.statusWeight = 0
 	} else if c.analysis.Iterations != nil {
 		c.iterations = *c.analysis.Iterations - 1

@@ -21,7 +21,8 @@ import (
 // emulation would have to reproduce. Callers branch on it with errors.Is.
 var ErrNoLoad = errors.New("the command offers no load")
 
-// Load is the traffic a hey or wrk command line offers (research §3.4).
+// Load is the traffic a hey or wrk command line offers
+// (docs/measurements.md#hey-and-wrk-load).
 type Load struct {
 	Tool   string // "hey" or "wrk"
 	Method string // upper case, as hey sends it

@@ -1,8 +1,9 @@
 // Package loadtester emulates the flagger-loadtester (Flagger v1.44.0) in
 // process: the manual gates, the rollback gates and the queue of `cmd` tasks
 // that Flagger's webhooks post to it. It serves the same paths with the same
-// status codes and bodies (research/flagger-meshes.md §3.2-§3.3), and turns a
-// hey or wrk command into the load it offers (§3.4) for the caller to send.
+// status codes and bodies (docs/measurements.md#flagger-loadtester), and turns
+// a hey or wrk command into the load it offers
+// (docs/measurements.md#hey-and-wrk-load) for the caller to send.
 //
 // It does not run commands. A Tester keeps no goroutines and no timers: time
 // comes from the caller's clock, and a task is handed to the caller's start

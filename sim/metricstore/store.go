@@ -43,7 +43,7 @@ const (
 )
 
 // engine is shared by every store of the process: building one is costly and
-// it holds no per-query state (perf-floor.md: reuse one promql.Engine).
+// it holds no per-query state (docs/measurements.md#promql-engine-cost).
 var (
 	sharedParser = newCachingParser()
 	engineOnce   sync.Once
