@@ -27,7 +27,8 @@ func serveScenario(ctx context.Context, streams Streams, flags *runFlags, sc *sc
 		return fmt.Errorf("%w: --serve %s: %w", runner.ErrBackend, flags.serve, err)
 	}
 	view := live.New(sc)
-	server := &http.Server{Handler: view.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The view answers only requests that name the address it listens on.
+	server := view.HTTPServer(listener.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(listener) }()
 	defer func() {

@@ -4,7 +4,7 @@ package live
 
 import (
 	"context"
-	"net/http/httptest"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +28,7 @@ func TestLiveViewPromoteInChromium(t *testing.T) {
 	runCtx, stopRun := context.WithTimeout(context.Background(), 60*time.Second)
 	defer stopRun()
 	view := New(sc)
-	server := httptest.NewServer(view.Handler())
-	defer server.Close()
+	server := serve(t, view)
 	defer view.Close()
 
 	browser := browsertest.New(t, 1280, 800)
@@ -74,5 +73,69 @@ func TestLiveViewPromoteInChromium(t *testing.T) {
 	banner, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("result").textContent || null`, chromedp.WithPollingTimeout(10*time.Second)))
 	if err != nil || !strings.Contains(banner, "promoted") {
 		t.Fatalf("result banner %q (%v)", banner, err)
+	}
+}
+
+// Profile colours and a description holding markup are shown as text, or
+// not at all, and never run: the scenario is built in Go, past the
+// loader's checks.
+func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
+	const hostile = `<img src=x onerror="document.title='pwned'">`
+	sc := loadScenario(t, "../../scenarios/crash-looping-canary-rolls-back.yaml")
+	profiles := maps.Clone(sc.Profiles)
+	for image, color := range map[string]string{
+		sc.Spec.Stable:  hostile,
+		sc.Spec.Release: `red">` + hostile, // out of a style="..." first
+	} {
+		profile := profiles[image]
+		profile.Color = color
+		profiles[image] = profile
+	}
+	sc.Profiles = profiles
+	sc.Metadata.Description = hostile
+	runCtx, stopRun := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopRun()
+	view := New(sc)
+	server := serve(t, view)
+	defer view.Close()
+
+	browser := browsertest.New(t, 1280, 800)
+	ctx, cancel := context.WithTimeout(browser, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(server.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#traffic"))); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		res, _ := runner.Run(runCtx, "sim", sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
+		view.Result(res)
+	}()
+	// By the result the page has had every state, each with the colours.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("result").textContent || null`,
+		chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		t.Fatalf("the page never showed the result: %v", err)
+	}
+	type shown struct {
+		Title       string `json:"title"`
+		Images      int    `json:"images"`
+		Description string `json:"description"`
+		Canary      string `json:"canary"`
+	}
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[shown](`({
+		title: document.title,
+		images: document.getElementsByTagName("img").length,
+		description: document.getElementById("description").textContent,
+		canary: getComputedStyle(document.getElementById("bar-canary")).backgroundColor,
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Title != "canarylab live" || page.Images != 0 {
+		t.Errorf("the markup ran: title %q, %d img elements", page.Title, page.Images)
+	}
+	if page.Description != hostile {
+		t.Errorf("description %q, want the markup shown as text", page.Description)
+	}
+	if page.Canary != "rgb(63, 182, 139)" {
+		t.Errorf("the canary's colour is %s, want the default: %q is not a colour", page.Canary, hostile)
 	}
 }
