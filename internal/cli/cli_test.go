@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/canarylab/canarylab/result"
 )
@@ -126,5 +128,81 @@ func TestInterruptedRunExitsWithoutHanging(t *testing.T) {
 	code := Run(ctx, Streams{Out: &out, Err: &errOut}, []string{"run", "testdata/passes.yaml"})
 	if code != ExitBackend {
 		t.Fatalf("exit %d after interrupt, want %d; stderr %s", code, ExitBackend, errOut.String())
+	}
+}
+
+// notifyingBuffer is a buffer a test may read while a command writes it;
+// wrote signals each write.
+type notifyingBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func newNotifyingBuffer() *notifyingBuffer { return &notifyingBuffer{wrote: make(chan struct{}, 1)} }
+
+func (b *notifyingBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	n, err := b.buf.Write(p)
+	b.mu.Unlock()
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (b *notifyingBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// --serve writes the same reports and JSON as a run without it; the live
+// view's notes go to stderr, so stdout is the result only.
+func TestServeWritesReportsAndJSON(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "reports")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut := newNotifyingBuffer(), newNotifyingBuffer()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Run(ctx, Streams{Out: out, Err: errOut},
+			[]string{"run", "--serve", "127.0.0.1:0", "--pace", "1000", "--report-dir", dir, "-o", "json", "testdata/passes.yaml"})
+	}()
+	deadline := time.After(60 * time.Second)
+	for !strings.Contains(errOut.String(), "run finished") {
+		select {
+		case <-errOut.wrote:
+		case code := <-exited:
+			t.Fatalf("exit %d before the run finished; stderr:\n%s", code, errOut.String())
+		case <-deadline:
+			t.Fatalf("the run did not finish in 60s; stderr:\n%s", errOut.String())
+		}
+	}
+	cancel() // Ctrl-C
+	select {
+	case code := <-exited:
+		if code != ExitPassed {
+			t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitPassed, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the command did not stop after the interrupt")
+	}
+	if !strings.Contains(errOut.String(), "live view of passes at http://127.0.0.1:") {
+		t.Errorf("stderr does not say where the live view is:\n%s", errOut.String())
+	}
+	var res result.Result
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("stdout is not a result: %v\n%s", err, out.String())
+	}
+	if res.Scenario != "passes" || !res.Passed || res.Outcome.Result != "rolled-back" {
+		t.Errorf("unexpected result: %+v", res)
+	}
+	for _, name := range []string{"passes.json", "passes.md", "junit.xml"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("report %s not written: %v", name, err)
+		}
 	}
 }

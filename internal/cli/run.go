@@ -49,7 +49,7 @@ func newRunCommand(streams Streams) *cobra.Command {
 	return cmd
 }
 
-func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []string) error {
+func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []string) (err error) {
 	if flags.output != "text" && flags.output != "json" {
 		return &usageError{fmt.Errorf("--output %q: use text or json", flags.output)}
 	}
@@ -63,20 +63,33 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 	if err != nil {
 		return err
 	}
-	if flags.serve != "" {
-		if len(scenarios) != 1 {
-			return &usageError{fmt.Errorf("--serve shows one scenario; %d were given", len(scenarios))}
-		}
-		if !cmd.Flags().Changed("pace") {
-			flags.pace = 1
-		}
-		return serveScenario(cmd.Context(), streams, flags, scenarios[0])
-	}
 	ctx := cmd.Context()
 	opts := runner.Options{Seed: flags.seed, Pace: flags.pace, Keep: flags.keep}
 	if flags.output == "text" && !flags.quiet {
 		opts.Progress = textProgress(streams.Out)
 		opts.State = textState(streams.Out)
+	}
+	var view *liveView
+	if flags.serve != "" {
+		if len(scenarios) != 1 {
+			return &usageError{fmt.Errorf("--serve shows one scenario; %d were given", len(scenarios))}
+		}
+		if !cmd.Flags().Changed("pace") {
+			opts.Pace = 1
+		}
+		notes := streams.Out
+		if flags.output == "json" {
+			notes = streams.Err // stdout is the JSON result only
+		}
+		if view, err = startLiveView(notes, flags.serve, opts.Pace, scenarios[0]); err != nil {
+			return err
+		}
+		defer func() {
+			if closeErr := view.close(ctx); closeErr != nil {
+				err = errors.Join(err, closeErr)
+			}
+		}()
+		view.watch(&opts)
 	}
 	var results []*result.Result
 	var backendErrs []error
@@ -98,6 +111,9 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 			backendErrs = append(backendErrs, fmt.Errorf("%s: %w", sc.Metadata.Name, err))
 		}
 		results = append(results, res)
+		if view != nil {
+			view.result(res)
+		}
 		switch flags.output {
 		case "json":
 			data, jsonErr := res.JSON()
@@ -129,6 +145,11 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 	}
 	if len(backendErrs) > 0 {
 		return errors.Join(backendErrs...)
+	}
+	if view != nil {
+		if err := view.keepShowing(ctx); err != nil {
+			return err
+		}
 	}
 	for _, res := range results {
 		if !res.Passed {
