@@ -76,17 +76,16 @@ func TestLiveViewPromoteInChromium(t *testing.T) {
 	}
 }
 
-// Profile colours and a description holding markup are shown as text, or
-// not at all, and never run: the scenario is built in Go, past the
-// loader's checks.
+// Profile colours, an image name and a description holding markup are
+// shown as text, or not at all, and never run. The scenario is built in
+// Go, past the loader's checks; the server leaves such colours out, and a
+// state sent past that check shows the page's own.
 func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
 	const hostile = `<img src=x onerror="document.title='pwned'">`
+	breakout := `red">` + hostile // out of a style="..." first
 	sc := loadScenario(t, "../../scenarios/crash-looping-canary-rolls-back.yaml")
 	profiles := maps.Clone(sc.Profiles)
-	for image, color := range map[string]string{
-		sc.Spec.Stable:  hostile,
-		sc.Spec.Release: `red">` + hostile, // out of a style="..." first
-	} {
+	for image, color := range map[string]string{sc.Spec.Stable: hostile, sc.Spec.Release: breakout} {
 		profile := profiles[image]
 		profile.Color = color
 		profiles[image] = profile
@@ -109,21 +108,32 @@ func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
 		res, _ := runner.Run(runCtx, "sim", sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		view.Result(res)
 	}()
-	// By the result the page has had every state, each with the colours.
+	// By the result the page has had every state of the run.
 	if _, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("result").textContent || null`,
 		chromedp.WithPollingTimeout(40*time.Second))); err != nil {
 		t.Fatalf("the page never showed the result: %v", err)
+	}
+	// Past the server's check, straight to the page.
+	view.publish(kindState, runner.State{AtSeconds: 99, Phase: hostile, Detail: hostile,
+		Colors:   map[string]string{"stable": hostile, "canary": breakout},
+		Images:   map[string]string{"stable": hostile, "canary": breakout},
+		Requests: map[string]int64{"stable": 10, "canary": 10}, Failed: map[string]int64{}})
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("clock").textContent === "99s"`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the page never showed the last state: %v", err)
 	}
 	type shown struct {
 		Title       string `json:"title"`
 		Images      int    `json:"images"`
 		Description string `json:"description"`
+		Legend      string `json:"legend"`
 		Canary      string `json:"canary"`
 	}
 	page, err := chromedp.Run(ctx, chromedp.Evaluate[shown](`({
 		title: document.title,
 		images: document.getElementsByTagName("img").length,
 		description: document.getElementById("description").textContent,
+		legend: document.getElementById("legend").textContent,
 		canary: getComputedStyle(document.getElementById("bar-canary")).backgroundColor,
 	})`))
 	if err != nil {
@@ -132,10 +142,10 @@ func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
 	if page.Title != "canarylab live" || page.Images != 0 {
 		t.Errorf("the markup ran: title %q, %d img elements", page.Title, page.Images)
 	}
-	if page.Description != hostile {
-		t.Errorf("description %q, want the markup shown as text", page.Description)
+	if page.Description != hostile || !strings.Contains(page.Legend, "canary: "+breakout) {
+		t.Errorf("description %q, legend %q: want the markup shown as text", page.Description, page.Legend)
 	}
 	if page.Canary != "rgb(63, 182, 139)" {
-		t.Errorf("the canary's colour is %s, want the default: %q is not a colour", page.Canary, hostile)
+		t.Errorf("the canary's colour is %s, want the default: %q is not a colour", page.Canary, breakout)
 	}
 }

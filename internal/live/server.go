@@ -29,6 +29,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/fixtures"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -146,8 +147,21 @@ func (s *Server) Actions() <-chan scenario.Event { return s.actions }
 // Event publishes a timeline event.
 func (s *Server) Event(_ string, event result.Event) { s.publish(kindEvent, event) }
 
-// State publishes a state snapshot.
-func (s *Server) State(_ string, state runner.State) { s.publish(kindState, state) }
+// State publishes a state snapshot. A colour the scenario loader would
+// refuse (a scenario built in Go skips it) is left out, and the page draws
+// that version in its default colour.
+func (s *Server) State(_ string, state runner.State) {
+	if state.Colors != nil {
+		colors := make(map[string]string, len(state.Colors)) // the run's map is the run's
+		for version, color := range state.Colors {
+			if fixtures.ValidColor(color) {
+				colors[version] = color
+			}
+		}
+		state.Colors = colors
+	}
+	s.publish(kindState, state)
+}
 
 // Result publishes the final result. The run is over: from now on actions
 // are refused with 409 Conflict rather than accepted and never applied.

@@ -667,3 +667,23 @@ func TestLiveFaultOutlastingTheRun(t *testing.T) {
 	}
 	events.until(t, time.Now().Add(10*time.Second), func(kind string, _ []byte) bool { return kind == "result" })
 }
+
+// A colour the loader would refuse never reaches the page; the run's own
+// map is left as it was.
+func TestStateLeavesOutInvalidColours(t *testing.T) {
+	t.Parallel()
+	sc := loadScenario(t, "../../scenarios/manual-pause-waits.yaml")
+	view := New(sc)
+	colors := map[string]string{"stable": "blue", "canary": `<img src=x onerror="document.title='pwned'">`}
+	view.State(sc.Metadata.Name, runner.State{Colors: colors})
+	var published runner.State
+	if err := json.Unmarshal(view.history.state.data, &published); err != nil {
+		t.Fatal(err)
+	}
+	if len(published.Colors) != 1 || published.Colors["stable"] != "blue" {
+		t.Errorf("published colours %v, want only stable: blue", published.Colors)
+	}
+	if len(colors) != 2 {
+		t.Errorf("the run's colours changed: %v", colors)
+	}
+}
