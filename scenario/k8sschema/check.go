@@ -111,16 +111,20 @@ func CheckDocument(document scenario.Document) []scenario.Problem {
 	if !ok || document.Node == nil {
 		return nil
 	}
-	c := &checker{document: document, seen: map[string]bool{}}
-	walk := walkTypes(document.Node, typ)
+	c := &checker{document: document, seen: map[string]bool{}, scalars: scalars{}}
+	if _, err := encode(document.Node, nil, c.scalars); err != nil {
+		c.report(document.Node, "%v", err)
+		return c.problems
+	}
+	walk := walkTypes(document.Node, typ, c.scalars)
 	skip := map[*yaml.Node]bool{}
 	for _, s := range walk.protos {
 		skip[s.node] = true
 		message := reflect.New(s.typ).Interface().(proto.Message).ProtoReflect().Descriptor()
-		checkProto(s.node, message, s.path, c.report)
+		checkProto(s.node, message, s.path, c.scalars, c.report)
 	}
 	for range maxAttempts {
-		encoded, err := encode(document.Node, skip)
+		encoded, err := encode(document.Node, skip, c.scalars)
 		if err != nil {
 			c.report(document.Node, "%v", err)
 			break
@@ -146,6 +150,7 @@ type checker struct {
 	document scenario.Document
 	problems []scenario.Problem
 	seen     map[string]bool
+	scalars  scalars
 }
 
 // report records a problem at node's line, naming the object.
@@ -198,7 +203,7 @@ func (c *checker) decodeError(encoded *encoding, walk *typedWalk, skip map[*yaml
 			kind = yaml.SequenceNode
 		}
 		if s := encoded.innermost(int(typeError.Offset), kind); s != nil && s.node != c.document.Node {
-			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(typeError.Type), describe(s.node), quoteHint(s.node, jsonType(s.node)))
+			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(typeError.Type), c.scalars.describe(s.node), quoteHint(s.node, c.scalars.jsonType(s.node)))
 			return s.node
 		}
 	}
@@ -208,7 +213,7 @@ func (c *checker) decodeError(encoded *encoding, walk *typedWalk, skip map[*yaml
 		if skip[s.node] {
 			continue
 		}
-		value, err := encode(s.node, skip)
+		value, err := encode(s.node, skip, c.scalars)
 		if err != nil {
 			continue
 		}
@@ -217,7 +222,7 @@ func (c *checker) decodeError(encoded *encoding, walk *typedWalk, skip map[*yaml
 			if _, known := wellKnown[s.typ]; !known {
 				detail = ": " + err.Error()
 			}
-			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(s.typ), describe(s.node), detail)
+			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(s.typ), c.scalars.describe(s.node), detail)
 			return s.node
 		}
 	}

@@ -220,6 +220,9 @@ func TestCheckEdgeCases(t *testing.T) {
 		{"a NaN, which no JSON body carries",
 			"apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: c\nspec:\n  analysis:\n    metrics:\n      - name: m\n        thresholdRange: {min: .nan}\n",
 			[]string{`m.yaml:9: Canary c: spec.analysis.metrics[0].thresholdRange.min: expected a number, got string ".nan" (JSON has no NaN or infinity: kubectl cannot send it)`}},
+		{"an alias that holds itself is refused, not expanded for ever",
+			rollout + "spec: &spec {template: *spec}\n",
+			[]string{`m.yaml:1: Rollout demo: the document nests deeper than 200 levels or expands to more than 200000 values (YAML aliases?): refused rather than expanded`}},
 		{"null is no value, as to the API server",
 			rollout + "spec:\n  replicas: null\n  strategy: ~\n", nil},
 	}

@@ -17,7 +17,7 @@ const (
 	maxNodes = 200_000
 )
 
-var errTooLarge = errors.New("the document expands to more than 200000 values (YAML aliases?); the API server would refuse a body that large")
+var errTooLarge = errors.New("the document nests deeper than 200 levels or expands to more than 200000 values (YAML aliases?): refused rather than expanded")
 
 // span is where one YAML value landed in the JSON, with its field path.
 type span struct {
@@ -43,14 +43,15 @@ type encoder struct {
 	buf     bytes.Buffer
 	out     *encoding
 	skip    map[*yaml.Node]bool
+	scalars scalars
 	visited int
 }
 
 // encode writes node as JSON, leaving out the values in skip (a skipped
 // mapping value drops its key too; a skipped list item becomes null so that
 // the indices of the others hold).
-func encode(node *yaml.Node, skip map[*yaml.Node]bool) (*encoding, error) {
-	e := &encoder{out: &encoding{keys: map[string]*yaml.Node{}, parents: map[*yaml.Node]*yaml.Node{}}, skip: skip}
+func encode(node *yaml.Node, skip map[*yaml.Node]bool, scalars scalars) (*encoding, error) {
+	e := &encoder{out: &encoding{keys: map[string]*yaml.Node{}, parents: map[*yaml.Node]*yaml.Node{}}, skip: skip, scalars: scalars}
 	if err := e.value(node, "", 0); err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (e *encoder) value(node *yaml.Node, path string, depth int) error {
 		}
 		e.buf.WriteByte(']')
 	case yaml.ScalarNode:
-		e.buf.Write(scalarJSON(node))
+		e.buf.Write(e.scalars.json(node))
 	default: // an empty document or a dangling alias
 		e.buf.WriteString("null")
 	}
@@ -210,6 +211,24 @@ func keyText(key *yaml.Node) string {
 	return key.Value
 }
 
+// scalars caches each scalar's JSON for one document: aliases repeat nodes,
+// and the document is encoded again after each wrong type.
+type scalars map[*yaml.Node][]byte
+
+func (s scalars) json(node *yaml.Node) []byte {
+	if text, ok := s[node]; ok {
+		return text
+	}
+	text := scalarJSON(node)
+	s[node] = text
+	return text
+}
+
+// yaml11Hints are the first characters with which a plain scalar can be
+// anything but a string to YAML 1.1 (go.yaml.in/yaml/v2 resolve.go, the
+// resolveTable its resolve dispatches on): any other is a string.
+const yaml11Hints = "+-0123456789yYnNtTfFoO~."
+
 // scalarJSON is a scalar as kubectl sends it. kubectl reads manifests as
 // YAML 1.1 (sigs.k8s.io/yaml), so an unquoted yes, on or 0x1F is a boolean
 // or a number there even where yaml.v3 reads a string; quoted and block
@@ -231,6 +250,9 @@ func scalarJSON(node *yaml.Node) []byte {
 	}
 	if node.Value == "" {
 		return []byte("null")
+	}
+	if !strings.ContainsRune(yaml11Hints, rune(node.Value[0])) && node.Tag == "!!str" {
+		return str()
 	}
 	// A plain scalar read on its own, as YAML 1.1, is what it is inside
 	// the document; one that reads as more than a scalar (a stray

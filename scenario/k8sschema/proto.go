@@ -15,8 +15,8 @@ import (
 // the same messages (a property per field by its JSON name, integers for the
 // integer kinds, strings for enums with the enum's names, the well-known
 // wrappers as their scalar), so the message descriptor is the schema.
-func checkProto(node *yaml.Node, message protoreflect.MessageDescriptor, path string, report reporter) {
-	c := protoChecker{report: report}
+func checkProto(node *yaml.Node, message protoreflect.MessageDescriptor, path string, scalars scalars, report reporter) {
+	c := protoChecker{report: report, scalars: scalars}
 	c.message(node, message, path, 0)
 }
 
@@ -24,6 +24,7 @@ type reporter func(node *yaml.Node, format string, args ...any)
 
 type protoChecker struct {
 	report  reporter
+	scalars scalars
 	visited int
 }
 
@@ -33,7 +34,7 @@ func (c *protoChecker) message(node *yaml.Node, message protoreflect.MessageDesc
 		return
 	}
 	node = resolveAlias(node)
-	if isNull(node) {
+	if c.scalars.isNull(node) {
 		return
 	}
 	switch message.FullName() {
@@ -84,7 +85,7 @@ func (c *protoChecker) message(node *yaml.Node, message protoreflect.MessageDesc
 		switch {
 		case field.IsList():
 			value := resolveAlias(p.value)
-			if isNull(value) || !c.expect(value, child, yaml.SequenceNode, "a list") {
+			if c.scalars.isNull(value) || !c.expect(value, child, yaml.SequenceNode, "a list") {
 				continue
 			}
 			for i, item := range value.Content {
@@ -92,7 +93,7 @@ func (c *protoChecker) message(node *yaml.Node, message protoreflect.MessageDesc
 			}
 		case field.IsMap():
 			value := resolveAlias(p.value)
-			if isNull(value) || !c.expect(value, child, yaml.MappingNode, "an object") {
+			if c.scalars.isNull(value) || !c.expect(value, child, yaml.MappingNode, "an object") {
 				continue
 			}
 			for _, entry := range mappingPairs(value) {
@@ -107,7 +108,7 @@ func (c *protoChecker) message(node *yaml.Node, message protoreflect.MessageDesc
 // singular judges one value of a field (an item of a list, a value of a map).
 func (c *protoChecker) singular(node *yaml.Node, field protoreflect.FieldDescriptor, path string, depth int) {
 	node = resolveAlias(node)
-	if isNull(node) {
+	if c.scalars.isNull(node) {
 		return
 	}
 	switch field.Kind() {
@@ -140,13 +141,13 @@ func (c *protoChecker) expect(node *yaml.Node, path string, kind yaml.Kind, want
 	if node.Kind == kind {
 		return true
 	}
-	c.report(node, "%s: expected %s, got %s", path, want, describe(node))
+	c.report(node, "%s: expected %s, got %s", path, want, c.scalars.describe(node))
 	return false
 }
 
 // scalar checks a scalar's JSON type as the CRD's schema types it.
 func (c *protoChecker) scalar(node *yaml.Node, path, want string) bool {
-	got := jsonType(node)
+	got := c.scalars.jsonType(node)
 	if got == want || (want == "number" && got == "integer") {
 		return true
 	}
@@ -154,12 +155,12 @@ func (c *protoChecker) scalar(node *yaml.Node, path, want string) bool {
 	if want == "integer" {
 		article = "an"
 	}
-	c.report(node, "%s: expected %s %s, got %s%s", path, article, want, describe(node), quoteHint(node, got))
+	c.report(node, "%s: expected %s %s, got %s%s", path, article, want, c.scalars.describe(node), quoteHint(node, got))
 	return false
 }
 
 // jsonType is the JSON Schema type of a value as kubectl sends it.
-func jsonType(node *yaml.Node) string {
+func (s scalars) jsonType(node *yaml.Node) string {
 	node = resolveAlias(node)
 	switch node.Kind {
 	case yaml.MappingNode:
@@ -167,7 +168,7 @@ func jsonType(node *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "array"
 	}
-	text := scalarJSON(node)
+	text := s.json(node)
 	switch {
 	case len(text) == 0:
 		return "null"
@@ -184,7 +185,7 @@ func jsonType(node *yaml.Node) string {
 }
 
 // describe says what a value is, as a message's "got ...".
-func describe(node *yaml.Node) string {
+func (s scalars) describe(node *yaml.Node) string {
 	node = resolveAlias(node)
 	switch node.Kind {
 	case yaml.MappingNode:
@@ -192,8 +193,8 @@ func describe(node *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	}
-	text := string(scalarJSON(node))
-	switch jsonType(node) {
+	text := string(s.json(node))
+	switch s.jsonType(node) {
 	case "string":
 		return "string " + text
 	case "boolean":

@@ -104,11 +104,12 @@ type typedWalk struct {
 	structs      map[*yaml.Node]reflect.Type
 	protos       []site
 	unmarshalers []site
+	scalars      scalars
 	visited      int
 }
 
-func walkTypes(node *yaml.Node, t reflect.Type) *typedWalk {
-	w := &typedWalk{structs: map[*yaml.Node]reflect.Type{}}
+func walkTypes(node *yaml.Node, t reflect.Type, scalars scalars) *typedWalk {
+	w := &typedWalk{structs: map[*yaml.Node]reflect.Type{}, scalars: scalars}
 	w.walk(node, t, "", 0)
 	return w
 }
@@ -122,7 +123,7 @@ func (w *typedWalk) walk(node *yaml.Node, t reflect.Type, path string, depth int
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if isNull(node) {
+	if w.scalars.isNull(node) {
 		return
 	}
 	if reflect.PointerTo(t).Implements(protoMessage) {
@@ -174,6 +175,6 @@ func indexPath(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-func isNull(node *yaml.Node) bool {
-	return node.Kind == 0 || (node.Kind == yaml.ScalarNode && string(scalarJSON(node)) == "null")
+func (s scalars) isNull(node *yaml.Node) bool {
+	return node.Kind == 0 || (node.Kind == yaml.ScalarNode && string(s.json(node)) == "null")
 }
