@@ -3,27 +3,37 @@
 // what must happen: promoted within 5m, or rolled back within 90s with at
 // most 2% of requests failed.
 //
-// Use it from go test:
-//
-//	sc, err := canarylab.Load("scenarios/bad-release-rolls-back.yaml")
-//	res, err := canarylab.Run(ctx, sc, canarylab.Options{Seed: 1})
-//	Expect(res).To(matchers.RollBackWithin(90 * time.Second))
+// The package runs scenarios on the sim backend and depends on nothing
+// else; the cluster backends are opt-in imports (localbackend.New,
+// kindbackend.New) passed as Options.Backend. See Example for its use
+// from go test.
 package canarylab
 
 import (
 	"context"
 
-	_ "github.com/canarylab/canarylab/backends"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim"
 )
 
-// Options of a run: the backend (default "sim") and the runner options.
+// Options of a run.
 type Options struct {
-	Backend string
-	runner.Options
+	// Backend runs the scenario; nil is the sim. A cluster backend
+	// (localbackend.New, kindbackend.New) is the caller's to Close.
+	Backend runner.Backend
+	// Seed makes a run reproducible: the same seed gives the same result.
+	// 0 is runner.DefaultSeed, as for the CLI.
+	Seed int64
+	// Pace runs the sim clock at Pace x wall time; 0 runs as fast as it can.
+	Pace float64
+	// Keep leaves what a cluster backend started running after Close.
+	Keep bool
+	// Progress, if set, receives each timeline event as it happens.
+	Progress func(scenarioName string, event result.Event)
+	// State, if set, receives a snapshot of the rollout every second.
+	State func(scenarioName string, state runner.State)
 }
 
 // Result is the outcome of one run.
@@ -32,19 +42,16 @@ type Result = result.Result
 // Scenario is a loaded scenario file.
 type Scenario = scenario.Scenario
 
-// Close stops what backends started for the process's runs (the local
-// backend's control plane, when it started one). Call it once, when done.
-func Close() error { return runner.Shutdown() }
-
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) { return scenario.Load(path) }
 
-// Run replays a scenario on the chosen backend and evaluates its
-// expectations. res.Passed tells whether they held.
+// Run replays a scenario and evaluates its expectations. res.Passed tells
+// whether they held.
 func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	backend := opts.Backend
-	if backend == "" {
-		backend = sim.Name
+	if backend == nil {
+		backend = sim.New()
 	}
-	return runner.Run(ctx, backend, sc, opts.Options)
+	return runner.Run(ctx, backend, sc, runner.Options{Seed: opts.Seed, Pace: opts.Pace, Keep: opts.Keep,
+		Progress: opts.Progress, State: opts.State})
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/canarylab/canarylab"
 	"github.com/canarylab/canarylab/conformance"
-	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 )
 
@@ -100,7 +99,7 @@ func TestSuitePassesOnTheSim(t *testing.T) {
 		for _, seed := range []int64{1, 2, 3} {
 			t.Run(sc.Metadata.Name+"/seed-"+strconv.FormatInt(seed, 10), func(t *testing.T) {
 				t.Parallel()
-				res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Backend: "sim", Options: runner.Options{Seed: seed}})
+				res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Seed: seed})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -119,12 +118,12 @@ func TestSuiteIsRobustToScrapePhase(t *testing.T) {
 	for _, sc := range loadSuite(t) {
 		t.Run(sc.Metadata.Name, func(t *testing.T) {
 			t.Parallel()
-			reference, err := canarylab.Run(context.Background(), sc, canarylab.Options{Backend: "sim", Options: runner.Options{Seed: 1}})
+			reference, err := canarylab.Run(context.Background(), sc, canarylab.Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, seed := range []int64{2, 3, 4} {
-				res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Backend: "sim", Options: runner.Options{Seed: seed}})
+				res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Seed: seed})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,7 +27,6 @@ import (
 	"github.com/canarylab/canarylab/matchers"
 	"github.com/canarylab/canarylab/reports"
 	"github.com/canarylab/canarylab/result"
-	"github.com/canarylab/canarylab/runner"
 )
 
 // catalog is the scenario catalog the suite runs.
@@ -41,6 +40,8 @@ var (
 	// up is set once the cluster is up; a failed Up deletes what it made.
 	up   bool
 	keep = os.Getenv("CANARYLAB_KEEP") != ""
+	// backend runs every spec on that cluster; Finish closes it.
+	backend = kindbackend.New(backendConfig())
 
 	resultsMu sync.Mutex
 	results   []*result.Result
@@ -87,12 +88,18 @@ func catalogImages() ([]string, error) {
 	return images, nil
 }
 
+// backendConfig is the kind backend's configuration from the environment,
+// as the CLI reads it.
+func backendConfig() kindbackend.Config {
+	return kindbackend.Config{Dir: os.Getenv("CANARYLAB_KIND_DIR"), CacheDir: os.Getenv("CANARYLAB_CACHE_DIR"), Keep: keep}
+}
+
 func clusterUp(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
 	images, err := catalogImages()
 	if err != nil {
 		return ctx, err
 	}
-	cluster, err = kindbackend.DefaultConfig().ClusterOptions(images)
+	cluster, err = backendConfig().ClusterOptions(images)
 	if err != nil {
 		return ctx, err
 	}
@@ -112,7 +119,7 @@ func clusterUp(ctx context.Context, cfg *envconf.Config) (context.Context, error
 func clusterDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	// e2e-framework logs a failing finish step only at a high verbosity:
 	// say it here.
-	err := canarylab.Close()
+	err := backend.Close()
 	if keep {
 		fmt.Fprintf(os.Stderr, "keeping the kind cluster %s (CANARYLAB_KEEP); `canarylab cluster down --provider kind` deletes it\n", cluster.Name)
 	} else if up {
@@ -148,10 +155,9 @@ var _ = Describe("the scenario catalog on kind", func() {
 			if refused := kindbackend.Check(sc); refused != nil {
 				Skip(refused.Error())
 			}
-			opts := runner.Options{Seed: 1, Keep: keep, Progress: func(name string, e result.Event) {
+			res, err := canarylab.Run(ctx, sc, canarylab.Options{Backend: backend, Seed: 1, Keep: keep, Progress: func(name string, e result.Event) {
 				fmt.Fprintf(GinkgoWriter, "%s %8.2fs %s\n", name, e.AtSeconds, e.Describe())
-			}}
-			res, err := canarylab.Run(ctx, sc, canarylab.Options{Backend: kindbackend.Name, Options: opts})
+			}})
 			if res != nil {
 				resultsMu.Lock()
 				results = append(results, res)

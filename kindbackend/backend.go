@@ -38,13 +38,15 @@ type Config struct {
 	Name string
 	// Dir is the cluster's directory (its kubeconfig and state): the
 	// cluster canarylab created there is reused; otherwise one is created
-	// for the process and deleted by Shutdown. Default
-	// <cache dir>/kind-<name>, where `canarylab cluster up --provider kind`
-	// puts it (CANARYLAB_KIND_DIR; the cache dir is CANARYLAB_CACHE_DIR or
-	// <user cache dir>/canarylab).
+	// and deleted by Close. Default <CacheDir>/kind-<name>, where
+	// `canarylab cluster up --provider kind` puts it (the CLI reads
+	// CANARYLAB_KIND_DIR).
 	Dir string
-	// Keep leaves a cluster this process created running at Shutdown
-	// (CANARYLAB_KEEP).
+	// CacheDir is canarylab's cache directory; default <user cache
+	// dir>/canarylab (the CLI reads CANARYLAB_CACHE_DIR).
+	CacheDir string
+	// Keep leaves a cluster this backend created running at Close
+	// (the CLI reads CANARYLAB_KEEP).
 	Keep bool
 	Log  *slog.Logger
 	// Warmup is how long the load runs on the stable version before the
@@ -63,17 +65,12 @@ type Config struct {
 	NewProvider func(*slog.Logger) (kindcluster.Provider, error)
 }
 
-// DefaultConfig reads the environment.
-func DefaultConfig() Config {
-	return Config{Dir: os.Getenv("CANARYLAB_KIND_DIR"), Keep: os.Getenv("CANARYLAB_KEEP") != ""}
-}
-
 func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = kindcluster.DefaultName
 	}
 	if c.Dir == "" {
-		cache := os.Getenv("CANARYLAB_CACHE_DIR")
+		cache := c.CacheDir
 		if cache == "" {
 			dir, err := localcluster.DefaultCacheDir()
 			if err != nil {
@@ -118,36 +115,36 @@ func (c Config) ClusterOptions(refs []string) (kindcluster.Options, error) {
 	return opts, nil
 }
 
-// Backend is the kind backend.
-type Backend struct{ Config Config }
+// Backend is the kind backend. Its runs share one cluster, created (or
+// reused) by the first run and deleted by Close if the backend created it.
+type Backend struct {
+	Config Config
 
-// New returns the backend with the default configuration.
-func New() runner.Backend { return &Backend{Config: DefaultConfig()} }
+	mu      sync.Mutex
+	state   *kindcluster.State
+	opts    kindcluster.Options
+	created bool // by this backend: Close deletes it
+	keep    bool
+	loaded  map[string]bool // fixture images loaded by this backend
+}
+
+// New returns the backend with cfg.
+func New(cfg Config) *Backend { return &Backend{Config: cfg} }
 
 // Name is "kind".
 func (b *Backend) Name() string { return Name }
 
-// session is the cluster shared by the runs of one process.
-var session struct {
-	sync.Mutex
-	state   *kindcluster.State
-	opts    kindcluster.Options
-	created bool // by this process: Shutdown deletes it
-	keep    bool
-	loaded  map[string]bool // fixture images loaded by this process
-}
-
-// Shutdown deletes the cluster this process created for its runs, unless
-// it was asked to keep it. The CLI calls it before exiting, also on Ctrl-C.
-func Shutdown() error {
-	session.Lock()
-	defer session.Unlock()
-	if session.state == nil || !session.created {
-		session.state, session.loaded = nil, nil
+// Close deletes the cluster this backend created for its runs, unless it
+// was asked to keep it. The CLI calls it before exiting, also on Ctrl-C.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == nil || !b.created {
+		b.state, b.loaded = nil, nil
 		return nil
 	}
-	opts, keep := session.opts, session.keep
-	session.state, session.created, session.loaded = nil, false, nil
+	opts, keep := b.opts, b.keep
+	b.state, b.created, b.loaded = nil, false, nil
 	if keep {
 		opts.Log.Warn("keeping the kind cluster (keep)", "name", opts.Name, "kubeconfig", filepath.Join(opts.Dir, "kubeconfig"),
 			"delete it with", "canarylab cluster down --provider kind --name "+opts.Name)
@@ -169,23 +166,23 @@ func (b *Backend) cluster(ctx context.Context, keep bool, refs []string) (*kindc
 	if err != nil {
 		return nil, err
 	}
-	session.Lock()
-	defer session.Unlock()
-	if session.state != nil {
-		session.keep = session.keep || keep
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != nil {
+		b.keep = b.keep || keep
 		var missing []string
 		for _, ref := range refs {
-			if !session.loaded[ref] {
+			if !b.loaded[ref] {
 				missing = append(missing, ref)
 			}
 		}
 		if len(missing) > 0 {
-			if err := loadImages(ctx, cfg.Build, session.opts, missing); err != nil {
+			if err := loadImages(ctx, cfg.Build, b.opts, missing); err != nil {
 				return nil, err
 			}
-			markLoaded(missing)
+			b.markLoaded(missing)
 		}
-		return session.state, nil
+		return b.state, nil
 	}
 	cfg.Keep = cfg.Keep || keep
 	opts, err := cfg.ClusterOptions(refs)
@@ -202,15 +199,15 @@ func (b *Backend) cluster(ctx context.Context, keep bool, refs []string) (*kindc
 	if err != nil {
 		return nil, err
 	}
-	session.state, session.opts, session.created, session.keep = state, opts, len(nodes) == 0, cfg.Keep
-	session.loaded = map[string]bool{}
-	markLoaded(refs)
+	b.state, b.opts, b.created, b.keep = state, opts, len(nodes) == 0, cfg.Keep
+	b.loaded = map[string]bool{}
+	b.markLoaded(refs)
 	return state, nil
 }
 
-func markLoaded(refs []string) {
+func (b *Backend) markLoaded(refs []string) {
 	for _, ref := range refs {
-		session.loaded[ref] = true
+		b.loaded[ref] = true
 	}
 }
 

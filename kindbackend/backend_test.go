@@ -13,8 +13,7 @@ import (
 // makes it, with the platform installs and the images as further steps.
 func TestClusterOptions(t *testing.T) {
 	cache := t.TempDir()
-	t.Setenv("CANARYLAB_CACHE_DIR", cache)
-	opts, err := Config{Log: quietLog()}.ClusterOptions([]string{"canarylab/demo:blue"})
+	opts, err := Config{CacheDir: cache, Log: quietLog()}.ClusterOptions([]string{"canarylab/demo:blue"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +24,7 @@ func TestClusterOptions(t *testing.T) {
 	if got := kindcluster.Plan(opts); !slices.Equal(got, want) {
 		t.Errorf("steps %v, want %v", got, want)
 	}
-	t.Setenv("CANARYLAB_KIND_DIR", "/somewhere/else")
-	if opts, _ := DefaultConfig().ClusterOptions(nil); opts.Dir != "/somewhere/else" {
-		t.Errorf("dir %s, want CANARYLAB_KIND_DIR", opts.Dir)
+	if opts, _ := (Config{Dir: "/somewhere/else"}).ClusterOptions(nil); opts.Dir != "/somewhere/else" {
+		t.Errorf("dir %s, want the given one", opts.Dir)
 	}
 }

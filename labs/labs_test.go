@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/canarylab/canarylab"
-	"github.com/canarylab/canarylab/runner"
 )
 
 // Every lab's starting point must fail and its solution must pass, for
@@ -47,7 +46,7 @@ func run(t *testing.T, path string, seed int64) *canarylab.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Options: runner.Options{Seed: seed}})
+	res, err := canarylab.Run(context.Background(), sc, canarylab.Options{Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}

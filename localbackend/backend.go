@@ -33,13 +33,16 @@ const Name = "local"
 // Config of the backend.
 type Config struct {
 	// Dir is the cluster's directory: a cluster running there is reused;
-	// otherwise one is started there for the process and stopped by
-	// Shutdown. Default <cache dir>/local-cluster (CANARYLAB_LOCAL_DIR).
+	// otherwise one is started there and stopped by Close. Default
+	// <cache dir>/local-cluster (the CLI reads CANARYLAB_LOCAL_DIR).
 	Dir string
 	// CacheDir and BinDir are the binaries' cache and the user's own
-	// binaries (CANARYLAB_CACHE_DIR, CANARYLAB_BIN_DIR).
+	// binaries (the CLI reads CANARYLAB_CACHE_DIR, CANARYLAB_BIN_DIR).
 	CacheDir, BinDir string
-	// Keep leaves a cluster this process started running at Shutdown.
+	// Overrides are binaries to use as they are, by name (the CLI reads
+	// CANARYLAB_<NAME>, localcluster.OverridesFrom).
+	Overrides map[string]string
+	// Keep leaves a cluster this backend started running at Close.
 	Keep bool
 	Log  *slog.Logger
 	// Warmup is the stable traffic generated before the release, as on the
@@ -52,45 +55,43 @@ type Config struct {
 	HealthyTimeout time.Duration
 }
 
-// DefaultConfig reads the environment for the directories.
+// DefaultConfig is the model parameters the sim uses too; the
+// directories are empty (the default cache directory).
 func DefaultConfig() Config {
-	cfg := Config{
-		Dir: os.Getenv("CANARYLAB_LOCAL_DIR"), CacheDir: os.Getenv("CANARYLAB_CACHE_DIR"), BinDir: os.Getenv("CANARYLAB_BIN_DIR"),
-		Keep:   os.Getenv("CANARYLAB_KEEP") != "",
+	return Config{
 		Warmup: 5 * time.Minute, ScrapeInterval: 15 * time.Second, PodStartLatency: time.Second,
 		HealthyTimeout: 90 * time.Second,
 	}
-	return cfg
 }
 
-// Backend is the local backend.
-type Backend struct{ Config Config }
+// Backend is the local backend. Its runs share one cluster, started by the
+// first run that needs it and stopped by Close.
+type Backend struct {
+	Config Config
 
-// New returns the backend with the default configuration.
-func New() runner.Backend { return &Backend{Config: DefaultConfig()} }
+	mu      sync.Mutex
+	state   *localcluster.State
+	started bool // by this backend: Close stops it
+	keep    bool
+}
+
+// New returns the backend with cfg.
+func New(cfg Config) *Backend { return &Backend{Config: cfg} }
 
 // Name is "local".
 func (b *Backend) Name() string { return Name }
 
-// session is the cluster shared by the runs of one process.
-var session struct {
-	sync.Mutex
-	state   *localcluster.State
-	started bool // by this process: Shutdown stops it
-	keep    bool
-}
-
-// Shutdown stops the cluster this process started for its runs, unless it
-// was asked to keep it. The CLI calls it before exiting, also on Ctrl-C.
-func Shutdown() error {
-	session.Lock()
-	defer session.Unlock()
-	if session.state == nil || !session.started {
+// Close stops the cluster this backend started for its runs, unless it was
+// asked to keep it. The CLI calls it before exiting, also on Ctrl-C.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == nil || !b.started {
 		return nil
 	}
-	dir := session.state.Dir
-	keep := session.keep
-	session.state, session.started = nil, false
+	dir := b.state.Dir
+	keep := b.keep
+	b.state, b.started = nil, false
 	if keep {
 		return nil
 	}
@@ -99,11 +100,11 @@ func Shutdown() error {
 
 // cluster returns the running cluster: the one in Dir, or a new one.
 func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, error) {
-	session.Lock()
-	defer session.Unlock()
-	if session.state != nil && session.state.Running() {
-		session.keep = session.keep || keep
-		return session.state, nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != nil && b.state.Running() {
+		b.keep = b.keep || keep
+		return b.state, nil
 	}
 	cfg := b.Config
 	builder, err := cfg.builder()
@@ -115,7 +116,7 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 		cfg.Dir = filepath.Join(cfg.CacheDir, "local-cluster")
 	}
 	if state, err := localcluster.ReadState(cfg.Dir); err == nil && state.Running() {
-		session.state, session.started = state, false
+		b.state, b.started = state, false
 		return state, nil
 	} else if err == nil {
 		// A cluster that is partly down: clean it up before starting anew.
@@ -127,7 +128,7 @@ func (b *Backend) cluster(ctx context.Context, keep bool) (*localcluster.State, 
 	if err != nil {
 		return nil, err
 	}
-	session.state, session.started, session.keep = state, true, cfg.Keep || keep
+	b.state, b.started, b.keep = state, true, cfg.Keep || keep
 	return state, nil
 }
 
@@ -179,5 +180,5 @@ func (c Config) builder() (*localcluster.Builder, error) {
 		}
 		cacheDir = dir
 	}
-	return &localcluster.Builder{CacheDir: cacheDir, BinDir: c.BinDir, Log: c.logger()}, nil
+	return &localcluster.Builder{CacheDir: cacheDir, BinDir: c.BinDir, Overrides: c.Overrides, Log: c.logger()}, nil
 }

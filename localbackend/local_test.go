@@ -26,22 +26,29 @@ import (
 // in a temporary directory (binaries from the cache, built on first use)
 // and stopped at the end.
 func TestMain(m *testing.M) {
-	if os.Getenv("CANARYLAB_LOCAL_DIR") == "" {
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.CacheDir, cfg.BinDir = os.Getenv("CANARYLAB_LOCAL_DIR"), os.Getenv("CANARYLAB_CACHE_DIR"), os.Getenv("CANARYLAB_BIN_DIR")
+	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "canarylab-local-")
 		if err != nil {
 			panic(err)
 		}
-		os.Setenv("CANARYLAB_LOCAL_DIR", dir)
+		cfg.Dir = dir
 	}
+	shared = New(cfg)
 	code := m.Run()
-	if err := Shutdown(); err != nil {
+	if err := shared.Close(); err != nil {
 		os.Stderr.WriteString("stopping the local cluster: " + err.Error() + "\n")
 		code = 1
 	}
 	os.Exit(code)
 }
 
-func localBackend(t *testing.T) *Backend { return &Backend{Config: DefaultConfig()} }
+// shared is the backend of every test here: its runs share the cluster
+// its first run starts, and TestMain closes it.
+var shared *Backend
+
+func localBackend(*testing.T) *Backend { return shared }
 
 func runLocal(t *testing.T, path string) *result.Result {
 	t.Helper()

@@ -71,6 +71,20 @@ type Builder struct {
 	Log    *slog.Logger
 	// Go is the toolchain; "go" on PATH when empty.
 	Go string
+	// Overrides are binaries to use as they are, by name (etcd, ...):
+	// the CLI fills them from CANARYLAB_<NAME> (OverridesFrom).
+	Overrides map[string]string
+}
+
+// OverridesFrom reads each binary's override variable (EnvVar) with getenv.
+func OverridesFrom(getenv func(string) string) map[string]string {
+	overrides := map[string]string{}
+	for _, bin := range Binaries {
+		if path := getenv(bin.EnvVar()); path != "" {
+			overrides[bin.Name] = path
+		}
+	}
+	return overrides
 }
 
 // DefaultCacheDir is <user cache dir>/canarylab.
@@ -97,9 +111,9 @@ func (b *Builder) Resolve(ctx context.Context) (map[string]string, error) {
 }
 
 func (b *Builder) resolve(ctx context.Context, bin Binary) (string, error) {
-	if path := os.Getenv(bin.EnvVar()); path != "" {
+	if path := b.Overrides[bin.Name]; path != "" {
 		if err := executable(path); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", bin.EnvVar(), path, err)
+			return "", fmt.Errorf("the override %s (%s): %w", path, bin.EnvVar(), err)
 		}
 		return path, nil
 	}

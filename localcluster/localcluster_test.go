@@ -14,7 +14,6 @@ import (
 // Without a Go toolchain and without cached or given binaries, the error
 // says what is missing and how to provide it.
 func TestMissingToolchainIsExplained(t *testing.T) {
-	t.Setenv("CANARYLAB_ETCD", "")
 	builder := &Builder{CacheDir: t.TempDir(), Go: "/nonexistent/go"}
 	_, err := builder.Resolve(context.Background())
 	if !errors.Is(err, ErrToolchain) || !strings.Contains(err.Error(), "CANARYLAB_ETCD") {
@@ -25,12 +24,13 @@ func TestMissingToolchainIsExplained(t *testing.T) {
 // A binary that does not start fails its step by name, and nothing that
 // was started is left running.
 func TestABinaryThatDoesNotStartFailsItsStep(t *testing.T) {
+	overrides := map[string]string{}
 	for _, bin := range Binaries {
-		t.Setenv(bin.EnvVar(), "/bin/true")
+		overrides[bin.Name] = "/bin/true"
 	}
-	t.Setenv("CANARYLAB_ETCD", "/bin/false")
+	overrides["etcd"] = "/bin/false"
 	dir := t.TempDir()
-	_, err := Up(context.Background(), Options{Dir: dir, Builder: &Builder{CacheDir: t.TempDir()}})
+	_, err := Up(context.Background(), Options{Dir: dir, Builder: &Builder{CacheDir: t.TempDir(), Overrides: overrides}})
 	if err == nil || !strings.Contains(err.Error(), "step etcd") || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("got %v, want the etcd step to fail because the process exited", err)
 	}
@@ -44,10 +44,9 @@ func TestAnOverrideThatIsNotExecutableIsRefused(t *testing.T) {
 	if err := os.WriteFile(notExecutable, []byte("not a program"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("CANARYLAB_KWOK", notExecutable)
-	builder := &Builder{CacheDir: t.TempDir(), Go: "/nonexistent/go"}
+	builder := &Builder{CacheDir: t.TempDir(), Go: "/nonexistent/go", Overrides: OverridesFrom(func(name string) string { return map[string]string{"CANARYLAB_KWOK": notExecutable}[name] })}
 	_, err := builder.resolve(context.Background(), Binaries[4])
-	if err == nil || !strings.Contains(err.Error(), "CANARYLAB_KWOK="+notExecutable) {
+	if err == nil || !strings.Contains(err.Error(), "the override "+notExecutable+" (CANARYLAB_KWOK)") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -79,13 +78,14 @@ func script(t *testing.T, body string) string {
 // A process that runs but never gets ready fails its step after the
 // deadline, by name, and is stopped: nothing is left running.
 func TestAProcessThatNeverGetsReadyIsStopped(t *testing.T) {
+	overrides := map[string]string{}
 	for _, bin := range Binaries {
-		t.Setenv(bin.EnvVar(), "/bin/true")
+		overrides[bin.Name] = "/bin/true"
 	}
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	t.Setenv("CANARYLAB_ETCD", script(t, "echo $$ > "+pidFile+"\nexec sleep 600"))
+	overrides["etcd"] = script(t, "echo $$ > "+pidFile+"\nexec sleep 600")
 	dir := t.TempDir()
-	_, err := Up(context.Background(), Options{Dir: dir, StepTimeout: 2 * time.Second, Builder: &Builder{CacheDir: t.TempDir()}})
+	_, err := Up(context.Background(), Options{Dir: dir, StepTimeout: 2 * time.Second, Builder: &Builder{CacheDir: t.TempDir(), Overrides: overrides}})
 	if err == nil || !strings.Contains(err.Error(), "step etcd") || !strings.Contains(err.Error(), "not ready after 2s") {
 		t.Fatalf("got %v, want the etcd step to time out", err)
 	}
@@ -102,11 +102,12 @@ func TestAProcessThatNeverGetsReadyIsStopped(t *testing.T) {
 // A port taken by someone else makes the process exit; the step's error
 // carries the end of its log, which says so.
 func TestAPortInUseIsReportedFromTheLog(t *testing.T) {
+	overrides := map[string]string{}
 	for _, bin := range Binaries {
-		t.Setenv(bin.EnvVar(), "/bin/true")
+		overrides[bin.Name] = "/bin/true"
 	}
-	t.Setenv("CANARYLAB_ETCD", script(t, `echo "listen tcp 127.0.0.1:2379: bind: address already in use" >&2; exit 1`))
-	_, err := Up(context.Background(), Options{Dir: t.TempDir(), Builder: &Builder{CacheDir: t.TempDir()}})
+	overrides["etcd"] = script(t, `echo "listen tcp 127.0.0.1:2379: bind: address already in use" >&2; exit 1`)
+	_, err := Up(context.Background(), Options{Dir: t.TempDir(), Builder: &Builder{CacheDir: t.TempDir(), Overrides: overrides}})
 	if err == nil || !strings.Contains(err.Error(), "step etcd") || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("got %v, want the etcd step to fail with the log's reason", err)
 	}

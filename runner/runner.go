@@ -1,15 +1,11 @@
 // Package runner is what every backend implements and what every caller
-// uses: the Backend interface, a registry that fails on an unknown name, run
-// options, and the evaluation of a scenario's expectations against a Result.
+// uses: the Backend interface, run options, and the evaluation of a
+// scenario's expectations against a Result.
 package runner
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"strings"
-	"sync"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
@@ -21,7 +17,8 @@ var ErrBackend = errors.New("backend could not run")
 
 // Options of one run.
 type Options struct {
-	// Seed makes a sim run reproducible: the same seed gives the same result.
+	// Seed makes a sim run reproducible: the same seed gives the same
+	// result. 0 is DefaultSeed.
 	Seed int64
 	// Progress, if set, receives each timeline event as it happens.
 	Progress func(scenarioName string, event result.Event)
@@ -60,59 +57,31 @@ type State struct {
 	Images map[string]string `json:"images"`
 }
 
-// Backend replays a scenario and reports what happened. Run returns a
-// Result whenever it observed anything, also together with an error.
+// Backend replays a scenario and reports what happened. A backend is a
+// value with a lifecycle: made by its package's New (the CLI makes one by
+// name), used for any number of runs, and closed once, which stops what
+// it started for them (a cluster).
 type Backend interface {
 	// Name is the backend's name as given to --backend.
 	Name() string
-	// Run replays the scenario. It does not evaluate expectations.
+	// Run replays the scenario. It does not evaluate expectations. It
+	// returns a Result whenever it observed anything, also together with
+	// an error.
 	Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*result.Result, error)
+	// Close stops what the backend started for its runs, unless it was
+	// asked to keep it. Closing twice is harmless.
+	Close() error
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]func() Backend{}
-)
+// DefaultSeed is the seed of a run that names none (Options.Seed 0), for
+// the library and the CLI alike: the same file gives the same times from
+// go test and from canarylab run.
+const DefaultSeed = 1
 
-// Register makes a backend available by name; registering a name twice is a
-// programming error.
-func Register(name string, factory func() Backend) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, taken := registry[name]; taken {
-		panic("runner: backend " + name + " registered twice")
-	}
-	registry[name] = factory
-}
-
-// Names lists the registered backends.
-func Names() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for name := range registry {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Lookup returns the named backend, or an error naming the known ones.
-func Lookup(name string) (Backend, error) {
-	registryMu.RLock()
-	factory, ok := registry[name]
-	registryMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown backend %q: use one of %s", scenario.ErrInvalid, name, strings.Join(Names(), ", "))
-	}
-	return factory(), nil
-}
-
-// Run replays sc on the named backend and evaluates its expectations.
-func Run(ctx context.Context, backendName string, sc *scenario.Scenario, opts Options) (*result.Result, error) {
-	backend, err := Lookup(backendName)
-	if err != nil {
-		return nil, err
+// Run replays a scenario on backend and evaluates its expectations.
+func Run(ctx context.Context, backend Backend, sc *scenario.Scenario, opts Options) (*result.Result, error) {
+	if opts.Seed == 0 {
+		opts.Seed = DefaultSeed
 	}
 	res, err := backend.Run(ctx, sc, opts)
 	if res != nil {
@@ -122,31 +91,4 @@ func Run(ctx context.Context, backendName string, sc *scenario.Scenario, opts Op
 		Evaluate(sc, res)
 	}
 	return res, err
-}
-
-var (
-	shutdownMu sync.Mutex
-	shutdowns  []func() error
-)
-
-// RegisterShutdown adds what a backend must do before the process exits
-// (stop a cluster it started for its runs).
-func RegisterShutdown(fn func() error) {
-	shutdownMu.Lock()
-	defer shutdownMu.Unlock()
-	shutdowns = append(shutdowns, fn)
-}
-
-// Shutdown runs every backend's shutdown; callers run it once their runs are
-// done, also after an interrupt.
-func Shutdown() error {
-	shutdownMu.Lock()
-	defer shutdownMu.Unlock()
-	var errs []error
-	for _, fn := range shutdowns {
-		if err := fn(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -35,7 +35,7 @@ var _ = Describe("the scenario catalog", func() {
 				It("passes on the sim with seed "+itoa(seed), func(ctx context.Context) {
 					sc, err := canarylab.Load(file)
 					Expect(err).NotTo(HaveOccurred())
-					res, err := canarylab.Run(ctx, sc, canarylab.Options{Backend: "sim", Options: runnerOptions(seed)})
+					res, err := canarylab.Run(ctx, sc, canarylab.Options{Seed: seed})
 					Expect(err).NotTo(HaveOccurred())
 					Expect(res).To(matchers.Pass())
 				})

@@ -55,10 +55,13 @@ type Backend struct {
 }
 
 // New returns the sim backend with the default configuration.
-func New() runner.Backend { return &Backend{Config: DefaultConfig()} }
+func New() *Backend { return &Backend{Config: DefaultConfig()} }
 
 // Name is "sim".
 func (b *Backend) Name() string { return Name }
+
+// Close does nothing: a sim run leaves nothing behind.
+func (b *Backend) Close() error { return nil }
 
 // Run replays the scenario in virtual time.
 func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {

@@ -71,17 +71,16 @@ func handleSignals(signals <-chan os.Signal, stderr io.Writer, cancel func(), ex
 
 // Run executes one command line and returns its exit code.
 func Run(ctx context.Context, streams Streams, args []string) int {
-	root := newRoot(streams)
+	return runWith(ctx, streams, args, openBackend)
+}
+
+// runWith is Run with the backends open makes.
+func runWith(ctx context.Context, streams Streams, args []string, open backendMaker) int {
+	root := newRoot(streams, open)
 	root.SetArgs(args)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	err := root.ExecuteContext(ctx)
-	if shutdownErr := runner.Shutdown(); shutdownErr != nil {
-		fmt.Fprintf(streams.Err, "canarylab: stopping what the run started: %v\n", shutdownErr)
-		if err == nil {
-			err = fmt.Errorf("%w: %w", runner.ErrBackend, shutdownErr)
-		}
-	}
 	if err == nil {
 		return ExitPassed
 	}
@@ -111,7 +110,7 @@ type usageError struct{ err error }
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
-func newRoot(streams Streams) *cobra.Command {
+func newRoot(streams Streams, open backendMaker) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "canarylab",
 		Short: "Test progressive delivery: replay releases, inject faults, assert promotion or rollback",
@@ -129,8 +128,8 @@ or rolled back within 90s with at most 2% of requests failed.`,
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(newRunCommand(streams), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
-		newConformanceCommand(streams))
+	root.AddCommand(newRunCommand(streams, open), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
+		newConformanceCommand(streams, open))
 	root.AddCommand(newImageCommand(streams))
 	root.AddCommand(newPlatformCommand(streams))
 	return root

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -61,7 +62,7 @@ Each flagger run starts its own Flagger controller, pointed at its own data plan
 			return kindUp(cmd, streams, flags)
 		}
 		log := slog.New(slog.NewTextHandler(streams.Err, nil))
-		builder := &localcluster.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Log: log}
+		builder := &localcluster.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Overrides: localcluster.OverridesFrom(os.Getenv), Log: log}
 		state, err := localcluster.Up(cmd.Context(), localcluster.Options{Dir: flags.dir, Log: log, Builder: builder})
 		if err != nil {
 			return fmt.Errorf("%w: %w", runner.ErrBackend, err)

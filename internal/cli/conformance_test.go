@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,9 +47,27 @@ func (brokenBackendImpl) Run(context.Context, *scenario.Scenario, runner.Options
 	return nil, errors.Join(runner.ErrBackend, errors.New("kube-apiserver did not become ready"))
 }
 
-func init() {
-	runner.Register(lateBackend, func() runner.Backend { return lateSim{} })
-	runner.Register(brokenBackend, func() runner.Backend { return brokenBackendImpl{} })
+func (lateSim) Close() error { return nil }
+
+func (brokenBackendImpl) Close() error { return nil }
+
+// withFakes makes the two stand-ins by name, the rest as the CLI does.
+func withFakes(name string) (runner.Backend, error) {
+	switch name {
+	case lateBackend:
+		return lateSim{}, nil
+	case brokenBackend:
+		return brokenBackendImpl{}, nil
+	}
+	return openBackend(name)
+}
+
+// runFakes is run with the stand-in backends available.
+func runFakes(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runWith(context.Background(), Streams{Out: &out, Err: &errOut}, args, withFakes)
+	return code, out.String(), errOut.String()
 }
 
 // The sim against itself runs the whole conformance suite and must agree
@@ -96,8 +115,8 @@ func TestConformanceExitCodes(t *testing.T) {
 		code     int
 		mentions []string
 	}{
-		{"a backend that is not registered is a backend error", []string{"conformance", "--against", "moon", "testdata/passes.yaml"}, ExitBackend,
-			[]string{`backend "moon" is not registered`, "--against sim"}},
+		{"an unknown backend is a usage error", []string{"conformance", "--against", "moon", "testdata/passes.yaml"}, ExitInvalid,
+			[]string{`unknown backend "moon"`, "sim, local, kind"}},
 		{"a backend that cannot run", []string{"conformance", "--against", brokenBackend, "testdata/passes.yaml"}, ExitBackend,
 			[]string{"kube-apiserver did not become ready"}},
 		{"moments beyond tolerance disagree", []string{"conformance", "--against", lateBackend, "testdata/passes.yaml"}, ExitFailed, nil},
@@ -107,7 +126,7 @@ func TestConformanceExitCodes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			code, _, stderr := run(t, tc.args...)
+			code, _, stderr := runFakes(t, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
 			}
@@ -122,7 +141,7 @@ func TestConformanceExitCodes(t *testing.T) {
 
 func TestConformanceShowsDisagreement(t *testing.T) {
 	t.Parallel()
-	code, stdout, _ := run(t, "conformance", "--against", lateBackend, "testdata/passes.yaml")
+	code, stdout, _ := runFakes(t, "conformance", "--against", lateBackend, "testdata/passes.yaml")
 	if code != ExitFailed {
 		t.Fatalf("exit %d, want %d", code, ExitFailed)
 	}
@@ -136,7 +155,7 @@ func TestConformanceShowsDisagreement(t *testing.T) {
 func TestConformanceReportDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := run(t, "conformance", "--against", lateBackend, "--report-dir", dir, "--markdown", "testdata/passes.yaml")
+	code, stdout, stderr := runFakes(t, "conformance", "--against", lateBackend, "--report-dir", dir, "--markdown", "testdata/passes.yaml")
 	if code != ExitFailed {
 		t.Fatalf("exit %d, want %d: %s", code, ExitFailed, stderr)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	_ "github.com/canarylab/canarylab/backends"
 	"github.com/canarylab/canarylab/reports"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
@@ -26,7 +25,7 @@ type runFlags struct {
 	keep      bool
 }
 
-func newRunCommand(streams Streams) *cobra.Command {
+func newRunCommand(streams Streams, open backendMaker) *cobra.Command {
 	flags := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run [FILE|DIR]...",
@@ -35,7 +34,7 @@ func newRunCommand(streams Streams) *cobra.Command {
   canarylab run scenarios/bad-release-rolls-back.yaml --seed 7 --output json
   canarylab run scenarios/ --report-dir out/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runScenarios(cmd, streams, flags, defaultPaths(args))
+			return runScenarios(cmd, streams, open, flags, defaultPaths(args))
 		},
 	}
 	cmd.Flags().StringVar(&flags.backend, "backend", sim.Name, "backend: sim (models, virtual time), local or kind")
@@ -49,16 +48,18 @@ func newRunCommand(streams Streams) *cobra.Command {
 	return cmd
 }
 
-func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []string) (err error) {
+func runScenarios(cmd *cobra.Command, streams Streams, open backendMaker, flags *runFlags, paths []string) (err error) {
 	if flags.output != "text" && flags.output != "json" {
 		return &usageError{fmt.Errorf("--output %q: use text or json", flags.output)}
 	}
 	if flags.pace < 0 {
 		return &usageError{fmt.Errorf("--pace %v must not be negative", flags.pace)}
 	}
-	if _, err := runner.Lookup(flags.backend); err != nil {
+	backend, err := open(flags.backend)
+	if err != nil {
 		return err
 	}
+	defer func() { err = closeBackends(err, backend) }()
 	scenarios, err := scenario.LoadAll(paths)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func runScenarios(cmd *cobra.Command, streams Streams, flags *runFlags, paths []
 		if flags.output == "text" {
 			fmt.Fprintf(streams.Out, "▶ %s (%s)\n", sc.Metadata.Name, sc.Path)
 		}
-		res, err := runner.Run(ctx, flags.backend, sc, opts)
+		res, err := runner.Run(ctx, backend, sc, opts)
 		if err != nil && res == nil {
 			if errors.Is(err, scenario.ErrInvalid) {
 				return err

@@ -15,6 +15,7 @@ import (
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim"
 )
 
 // In a real browser: the live view of a catalog scenario at pace 10 shows
@@ -40,7 +41,7 @@ func TestLiveViewPromoteInChromium(t *testing.T) {
 
 	done := make(chan *result.Result, 1)
 	go func() {
-		res, _ := runner.Run(runCtx, "sim", sc, runner.Options{Seed: 1, Pace: 10, Actions: view.Actions(), State: view.State, Progress: view.Event})
+		res, _ := runner.Run(runCtx, sim.New(), sc, runner.Options{Seed: 1, Pace: 10, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		if res != nil {
 			view.Result(res)
 		}
@@ -105,7 +106,7 @@ func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		res, _ := runner.Run(runCtx, "sim", sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
+		res, _ := runner.Run(runCtx, sim.New(), sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		view.Result(res)
 	}()
 	// By the result the page has had every state of the run.

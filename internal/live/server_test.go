@@ -16,10 +16,10 @@ import (
 
 	"golang.org/x/time/rate"
 
-	_ "github.com/canarylab/canarylab/backends"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim"
 )
 
 // serve starts the view on a loopback port, as serve.go does: the
@@ -125,7 +125,7 @@ func TestPromoteAPausedRolloutLive(t *testing.T) {
 
 	done := make(chan *result.Result, 1)
 	go func() {
-		res, _ := runner.Run(ctx, "sim", sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
+		res, _ := runner.Run(ctx, sim.New(), sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		view.Result(res)
 		done <- res
 	}()
@@ -629,7 +629,7 @@ func TestLiveFaultOutlastingTheRun(t *testing.T) {
 
 	done := make(chan *result.Result, 1)
 	go func() {
-		res, _ := runner.Run(ctx, "sim", sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
+		res, _ := runner.Run(ctx, sim.New(), sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		view.Result(res)
 		done <- res
 	}()

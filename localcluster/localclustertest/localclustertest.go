@@ -53,5 +53,5 @@ func Builder(t testing.TB) *localcluster.Builder {
 			t.Fatal(err)
 		}
 	}
-	return &localcluster.Builder{CacheDir: cacheDir, BinDir: os.Getenv("CANARYLAB_BIN_DIR")}
+	return &localcluster.Builder{CacheDir: cacheDir, BinDir: os.Getenv("CANARYLAB_BIN_DIR"), Overrides: localcluster.OverridesFrom(os.Getenv)}
 }
