@@ -264,29 +264,35 @@ func applyDefaults(sc *Scenario) {
 		sc.Spec.Load.Duration.Duration = DefaultRunLimit
 	}
 	for i := range sc.Spec.Events {
-		event := &sc.Spec.Events[i]
-		if event.Fault == "" {
-			continue
-		}
-		if event.Target == "" {
-			event.Target = TargetCanary
-		}
-		switch event.Fault {
-		case FaultPodKill:
-			if event.Count == 0 {
-				event.Count = DefaultPodKillCount
-			}
-		case FaultControllerRestart:
-			if event.For.Duration == 0 {
-				event.For.Duration = DefaultControllerDowntime
-			}
-		case FaultGitopsRevert:
-			if event.Every.Duration == 0 {
-				event.Every.Duration = DefaultGitopsRevertEvery
-			}
-		}
+		DefaultEvent(&sc.Spec.Events[i])
 	}
 	sc.Profiles = fixtures.Default().Merge(sc.Spec.Profiles)
+}
+
+// DefaultEvent fills what a fault leaves out: the target, pod-kill's
+// count, controller-restart's downtime, gitops-revert's period. The loader
+// and the live view apply it before CheckEvent.
+func DefaultEvent(event *Event) {
+	if event.Fault == "" {
+		return
+	}
+	if event.Target == "" {
+		event.Target = TargetCanary
+	}
+	switch event.Fault {
+	case FaultPodKill:
+		if event.Count == 0 {
+			event.Count = DefaultPodKillCount
+		}
+	case FaultControllerRestart:
+		if event.For.Duration == 0 {
+			event.For.Duration = DefaultControllerDowntime
+		}
+	case FaultGitopsRevert:
+		if event.Every.Duration == 0 {
+			event.Every.Duration = DefaultGitopsRevertEvery
+		}
+	}
 }
 
 // LoadAll loads every scenario named by paths: files, or directories whose

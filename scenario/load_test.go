@@ -82,7 +82,7 @@ func TestInvalidFilesReportEveryProblemWithItsLine(t *testing.T) {
 			`invalid-many.yaml:18: unknown action "launch"`,
 			`invalid-many.yaml:19: an event is either a fault or an action, not both`,
 			`invalid-many.yaml:20: error-injection rate 1.5 is outside 0..1`,
-			`invalid-many.yaml:21: spec.events[5].image is missing`,
+			`invalid-many.yaml:21: the release action needs an image`,
 			`invalid-many.yaml:24: percentage "150%" is above 100%`,
 		},
 	}

@@ -5,6 +5,7 @@
 package scenario
 
 import (
+	"slices"
 	"time"
 
 	"github.com/canarylab/canarylab/duration"
@@ -67,7 +68,27 @@ var (
 		FaultErrorInjection, FaultLatencyInjection, FaultNoTraffic, FaultControllerRestart, FaultGitopsRevert}
 	Actions  = []string{ActionPromote, ActionPromoteFull, ActionAbort, ActionRetry, ActionRelease}
 	Outcomes = []string{OutcomePromoted, OutcomeRolledBack, OutcomePaused, OutcomeDegraded}
+	Targets  = []string{TargetCanary, TargetStable, TargetAll}
 )
+
+// ActionsFor lists the actions a controller has, in contract order: Flagger
+// has no promote-full or retry (its gates are loadtester webhooks, and a
+// failed canary starts again only on a new revision).
+func ActionsFor(controller string) []string {
+	if controller == ControllerFlagger {
+		return []string{ActionPromote, ActionAbort, ActionRelease}
+	}
+	return Actions
+}
+
+// FaultsFor lists the faults a controller's scenarios can inject: Flagger
+// generates its routing objects, so it has no gitops-revert.
+func FaultsFor(controller string) []string {
+	if controller == ControllerFlagger {
+		return slices.DeleteFunc(slices.Clone(Faults), func(fault string) bool { return fault == FaultGitopsRevert })
+	}
+	return Faults
+}
 
 // Scenario is one scenario file.
 type Scenario struct {

@@ -95,107 +95,138 @@ func (sc *Scenario) validate(ps *problems) {
 }
 
 func (sc *Scenario) checkImage(ps *problems, path, image string) {
-	if image == "" {
-		ps.add(sc.Path, sc.Line(path), "%s is missing: name an image such as canarylab/demo:blue", path)
-		return
-	}
-	if _, ok := sc.Profiles[image]; !ok && sc.Profiles != nil {
-		ps.add(sc.Path, sc.Line(path), "image %q has no behaviour profile: use one of fixtures/profiles.yaml (%s) or add it under spec.profiles",
-			image, strings.Join(sc.Profiles.Images(), ", "))
+	for _, problem := range sc.imageProblems(path, image) {
+		ps.add(sc.Path, sc.Line(problem.Field), "%s", problem.Message)
 	}
 }
 
+// imageProblems says what is wrong with the image of field (a path).
+func (sc *Scenario) imageProblems(field, image string) []FieldProblem {
+	if image == "" {
+		return []FieldProblem{{field, fmt.Sprintf("%s is missing: name an image such as canarylab/demo:blue", field)}}
+	}
+	if _, ok := sc.Profiles[image]; !ok && sc.Profiles != nil {
+		return []FieldProblem{{field, fmt.Sprintf("image %q has no behaviour profile: use one of fixtures/profiles.yaml (%s) or add it under spec.profiles",
+			image, strings.Join(sc.Profiles.Images(), ", "))}}
+	}
+	return nil
+}
+
 func (sc *Scenario) validateEvent(ps *problems, index int, event Event) {
-	file := sc.Path
 	path := fmt.Sprintf("spec.events[%d]", index)
-	at := func(field string) int { return sc.Line(path + "." + field) }
 	if event.At.Duration < 0 {
-		ps.add(file, at("at"), "event at %s is negative: events are timed from the release (0s or later)", event.At.Duration)
+		ps.add(sc.Path, sc.Line(path+".at"), "event at %s is negative: events are timed from the release (0s or later)", event.At.Duration)
 	}
 	if event.At.Duration > sc.Spec.Load.Duration.Duration && sc.Spec.Load.Duration.Duration > 0 {
-		ps.add(file, at("at"), "event at %s is after the run limit load.duration %s", event.At.Duration, sc.Spec.Load.Duration.Duration)
+		ps.add(sc.Path, sc.Line(path+".at"), "event at %s is after the run limit load.duration %s", event.At.Duration, sc.Spec.Load.Duration.Duration)
+	}
+	for _, problem := range sc.CheckEvent(event) {
+		line := sc.Line(path)
+		if problem.Field != "" {
+			line = sc.Line(path + "." + problem.Field)
+		}
+		ps.add(sc.Path, line, "%s", problem.Message)
+	}
+}
+
+// FieldProblem is one thing wrong with an event: the field it concerns
+// ("" for the event as a whole) and what is wrong.
+type FieldProblem struct {
+	Field, Message string
+}
+
+// CheckEvent lists what is wrong with an event of this scenario, whenever
+// it happens: the one rule set of the scenario file's events and of the
+// live view's actions. Defaults (DefaultEvent) must be applied first.
+func (sc *Scenario) CheckEvent(event Event) []FieldProblem {
+	var found []FieldProblem
+	add := func(field, format string, args ...any) {
+		found = append(found, FieldProblem{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	if event.For.Duration < 0 || event.For.Duration > MaxRunLimit {
-		ps.add(file, at("for"), "event for %s is outside 0s..%s (leave it out: a fault lasts to the end of the run)", event.For.Duration, MaxRunLimit)
+		add("for", "event for %s is outside 0s..%s (leave it out: a fault lasts to the end of the run)", event.For.Duration, MaxRunLimit)
 	}
 	switch {
 	case event.Fault != "" && event.Action != "":
-		ps.add(file, sc.Line(path), "an event is either a fault or an action, not both (%s and %s)", event.Fault, event.Action)
-		return
+		add("", "an event is either a fault or an action, not both (%s and %s)", event.Fault, event.Action)
+		return found
 	case event.Fault == "" && event.Action == "":
-		ps.add(file, sc.Line(path), "an event needs a fault (%s) or an action (%s)", strings.Join(Faults, ", "), strings.Join(Actions, ", "))
-		return
+		add("", "an event needs a fault (%s) or an action (%s)", strings.Join(Faults, ", "), strings.Join(Actions, ", "))
+		return found
 	}
 	if event.Action != "" {
 		if !slices.Contains(Actions, event.Action) {
-			ps.add(file, at("action"), "unknown action %q: one of %s", event.Action, strings.Join(Actions, ", "))
-			return
+			add("action", "unknown action %q: one of %s", event.Action, strings.Join(Actions, ", "))
+			return found
 		}
-		if sc.Spec.Controller == ControllerFlagger && (event.Action == ActionPromoteFull || event.Action == ActionRetry) {
+		if !slices.Contains(ActionsFor(sc.Spec.Controller), event.Action) {
 			// Flagger has no such operation: its gates are loadtester webhooks,
 			// and a failed canary starts again only on a new revision.
-			ps.add(file, at("action"), "action %s is an Argo Rollouts operation; with Flagger use promote (opens the confirm-promotion gate), abort (opens the rollback gate) or release (a new revision)", event.Action)
+			add("action", "action %s is an Argo Rollouts operation; with Flagger use promote (opens the confirm-promotion gate), abort (opens the rollback gate) or release (a new revision)", event.Action)
 		}
-		if event.Action == ActionRelease {
-			sc.checkImage(ps, path+".image", event.Image)
+		if event.Action == ActionRelease && event.Image == "" {
+			add("image", "the release action needs an image, such as canarylab/demo:yellow")
+		} else if event.Action == ActionRelease {
+			found = append(found, sc.imageProblems("image", event.Image)...)
 		} else if event.Image != "" {
-			ps.add(file, at("image"), "image is only for the release action")
+			add("image", "image is only for the release action")
 		}
-		for field, set := range map[string]bool{"for": event.For.Duration != 0, "rate": event.Rate != nil,
-			"delay": event.Delay.Duration != 0, "target": event.Target != "", "count": event.Count != 0, "every": event.Every.Duration != 0} {
-			if set {
-				ps.add(file, at(field), "%s is a fault setting; action %s does not take it", field, event.Action)
+		for _, setting := range []struct {
+			field string
+			set   bool
+		}{{"for", event.For.Duration != 0}, {"rate", event.Rate != nil}, {"delay", event.Delay.Duration != 0},
+			{"target", event.Target != ""}, {"count", event.Count != 0}, {"every", event.Every.Duration != 0}} {
+			if setting.set {
+				add(setting.field, "%s is a fault setting; action %s does not take it", setting.field, event.Action)
 			}
 		}
-		return
+		return found
 	}
 	if !slices.Contains(Faults, event.Fault) {
-		ps.add(file, at("fault"), "unknown fault %q: one of %s", event.Fault, strings.Join(Faults, ", "))
-		return
+		add("fault", "unknown fault %q: one of %s", event.Fault, strings.Join(Faults, ", "))
+		return found
+	}
+	if !slices.Contains(FaultsFor(sc.Spec.Controller), event.Fault) {
+		add("fault", "gitops-revert re-applies a VirtualService from Git; Flagger generates its routing objects, so a Flagger scenario has none to revert")
 	}
 	if event.Image != "" {
-		ps.add(file, at("image"), "image is only for the release action")
+		add("image", "image is only for the release action")
 	}
-	if !slices.Contains([]string{TargetCanary, TargetStable, TargetAll}, event.Target) {
-		ps.add(file, at("target"), "unknown target %q: canary, stable or all", event.Target)
+	if !slices.Contains(Targets, event.Target) {
+		add("target", "unknown target %q: canary, stable or all", event.Target)
 	}
 	switch event.Fault {
 	case FaultErrorInjection:
 		if event.Rate == nil {
-			ps.add(file, sc.Line(path), "error-injection needs a rate (0..1), e.g. rate: 0.1")
+			add("", "error-injection needs a rate (0..1), e.g. rate: 0.1")
 		} else if !(*event.Rate >= 0 && *event.Rate <= 1) { // NaN is neither
-			ps.add(file, at("rate"), "error-injection rate %v is outside 0..1", *event.Rate)
+			add("rate", "error-injection rate %v is outside 0..1", *event.Rate)
 		}
 	case FaultLatencyInjection:
 		if event.Delay.Duration <= 0 {
-			ps.add(file, sc.Line(path), "latency-injection needs a positive delay, e.g. delay: 500ms")
+			add("", "latency-injection needs a positive delay, e.g. delay: 500ms")
 		} else if event.Delay.Duration > fixtures.MaxLatency {
-			ps.add(file, at("delay"), "latency-injection delay %s is above %s", event.Delay.Duration, fixtures.MaxLatency)
+			add("delay", "latency-injection delay %s is above %s", event.Delay.Duration, fixtures.MaxLatency)
 		}
 	case FaultPodKill:
 		if event.Count < 0 || event.Count > MaxReplicas {
-			ps.add(file, at("count"), "pod-kill count %d is outside 0..%d", event.Count, MaxReplicas)
+			add("count", "pod-kill count %d is outside 0..%d", event.Count, MaxReplicas)
 		}
 	case FaultGitopsRevert:
-		if sc.Spec.Controller == ControllerFlagger {
-			ps.add(file, at("fault"), "gitops-revert re-applies a VirtualService from Git; Flagger generates its routing objects, so a Flagger scenario has none to revert")
-		}
 		if every := event.Every.Duration; every < MinGitopsRevertEvery || every > MaxRunLimit {
-			ps.add(file, at("every"), "gitops-revert every %s is outside %s..%s", every, MinGitopsRevertEvery, MaxRunLimit)
+			add("every", "gitops-revert every %s is outside %s..%s", every, MinGitopsRevertEvery, MaxRunLimit)
 		}
 	}
-	if event.Fault != FaultErrorInjection && event.Rate != nil {
-		ps.add(file, at("rate"), "rate is a setting of error-injection, not of %s", event.Fault)
+	for _, setting := range []struct {
+		field, of string
+		set       bool
+	}{{"rate", FaultErrorInjection, event.Rate != nil}, {"delay", FaultLatencyInjection, event.Delay.Duration != 0},
+		{"count", FaultPodKill, event.Count != 0}, {"every", FaultGitopsRevert, event.Every.Duration != 0}} {
+		if setting.set && event.Fault != setting.of {
+			add(setting.field, "%s is a setting of %s, not of %s", setting.field, setting.of, event.Fault)
+		}
 	}
-	if event.Fault != FaultLatencyInjection && event.Delay.Duration != 0 {
-		ps.add(file, at("delay"), "delay is a setting of latency-injection, not of %s", event.Fault)
-	}
-	if event.Fault != FaultPodKill && event.Count != 0 {
-		ps.add(file, at("count"), "count is a setting of pod-kill, not of %s", event.Fault)
-	}
-	if event.Fault != FaultGitopsRevert && event.Every.Duration != 0 {
-		ps.add(file, at("every"), "every is a setting of gitops-revert, not of %s", event.Fault)
-	}
+	return found
 }
 
 // manifestKinds are the kinds each controller's scenarios may hold.

@@ -60,6 +60,12 @@
     failedTotal = 0;
     $("result").className = "";
     $("result").textContent = "";
+    // Only the buttons of what this scenario's controller has.
+    const offered = new Set([...(h.actions || []), ...(h.faults || [])]);
+    for (const button of document.querySelectorAll("button[data-body]")) {
+      const body = JSON.parse(button.dataset.body);
+      button.hidden = !offered.has(body.action || body.fault);
+    }
   }
   function onState(state) {
     setColors(state);

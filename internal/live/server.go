@@ -21,7 +21,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -136,7 +135,9 @@ func New(sc *scenario.Scenario) *Server {
 	s := &Server{scenario: sc, actions: make(chan scenario.Event, 16), subscribers: map[chan message]struct{}{},
 		limiter: rate.NewLimiter(actionRate, actionBurst), now: time.Now}
 	hello, _ := json.Marshal(map[string]any{"scenario": sc.Metadata.Name, "description": sc.Metadata.Description,
-		"stable": sc.Spec.Stable, "release": sc.Spec.Release, "expect": sc.Spec.Expect})
+		"stable": sc.Spec.Stable, "release": sc.Spec.Release, "expect": sc.Spec.Expect,
+		// The page offers the buttons of what the scenario's controller has.
+		"actions": scenario.ActionsFor(sc.Spec.Controller), "faults": scenario.FaultsFor(sc.Spec.Controller)})
 	s.history.hello = message{kind: kindHello, data: hello}
 	return s
 }
@@ -425,56 +426,19 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request, address lis
 	json.NewEncoder(w).Encode(map[string]string{"accepted": event.Name()})
 }
 
-// toEvent checks a request against the scenario contract, with the same
-// rules as a scenario file's events.
+// toEvent checks a request with the scenario's own rules for its events
+// (scenario.DefaultEvent, then CheckEvent): what a file may say, a button
+// may do, and nothing else.
 func (s *Server) toEvent(request actionRequest) (scenario.Event, error) {
 	event := scenario.Event{Action: request.Action, Fault: request.Fault, For: request.For, Image: request.Image,
 		Rate: request.Rate, Delay: request.Delay, Target: request.Target, Count: request.Count}
-	switch {
-	case event.Action == "" && event.Fault == "":
-		return event, fmt.Errorf("give an action (%s) or a fault (%s)", strings.Join(scenario.Actions, ", "), strings.Join(scenario.Faults, ", "))
-	case event.Action != "" && event.Fault != "":
-		return event, fmt.Errorf("give an action or a fault, not both")
-	case event.Action != "" && !slices.Contains(scenario.Actions, event.Action):
-		return event, fmt.Errorf("unknown action %q: one of %s", event.Action, strings.Join(scenario.Actions, ", "))
-	case event.Fault != "" && !slices.Contains(scenario.Faults, event.Fault):
-		return event, fmt.Errorf("unknown fault %q: one of %s", event.Fault, strings.Join(scenario.Faults, ", "))
+	scenario.DefaultEvent(&event)
+	var messages []string
+	for _, problem := range s.scenario.CheckEvent(event) {
+		messages = append(messages, problem.Message)
 	}
-	if event.Action == scenario.ActionRelease {
-		if _, ok := s.scenario.Profiles[event.Image]; !ok {
-			return event, fmt.Errorf("release needs an image with a behaviour profile, e.g. canarylab/demo:yellow")
-		}
-	}
-	if event.Fault != "" {
-		if event.Target == "" {
-			event.Target = scenario.TargetCanary
-		}
-		if !slices.Contains([]string{scenario.TargetCanary, scenario.TargetStable, scenario.TargetAll}, event.Target) {
-			return event, fmt.Errorf("unknown target %q: canary, stable or all", event.Target)
-		}
-		switch event.Fault {
-		case scenario.FaultErrorInjection:
-			if event.Rate == nil || *event.Rate < 0 || *event.Rate > 1 {
-				return event, fmt.Errorf("error-injection needs a rate between 0 and 1")
-			}
-		case scenario.FaultLatencyInjection:
-			if event.Delay.Duration <= 0 {
-				return event, fmt.Errorf("latency-injection needs a positive delay such as \"500ms\"")
-			}
-		case scenario.FaultPodKill:
-			if event.Count <= 0 {
-				event.Count = scenario.DefaultPodKillCount
-			}
-		case scenario.FaultControllerRestart:
-			if event.For.Duration <= 0 {
-				event.For.Duration = scenario.DefaultControllerDowntime
-			}
-		case scenario.FaultGitopsRevert:
-			event.Every.Duration = scenario.DefaultGitopsRevertEvery
-		}
-		if event.For.Duration < 0 {
-			return event, fmt.Errorf("for must not be negative")
-		}
+	if len(messages) > 0 {
+		return event, errors.New(strings.Join(messages, "; "))
 	}
 	return event, nil
 }

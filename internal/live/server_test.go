@@ -687,3 +687,41 @@ func TestStateLeavesOutInvalidColours(t *testing.T) {
 		t.Errorf("the run's colours changed: %v", colors)
 	}
 }
+
+// The live view checks actions with the scenario's own rules: the bounds
+// of a file's events hold for a button, and a controller's missing actions
+// are refused and not offered.
+func TestActionsFollowTheScenariosOwnRules(t *testing.T) {
+	t.Parallel()
+	flagger := loadScenario(t, "../../scenarios/flagger-promotion-gate-waits.yaml")
+	view := unlimited(New(flagger))
+	server := serve(t, view)
+	for _, tc := range []struct {
+		body, want string
+		code       int
+	}{
+		{`{"action":"retry"}`, "Argo Rollouts operation", http.StatusBadRequest},
+		{`{"action":"promote-full"}`, "Argo Rollouts operation", http.StatusBadRequest},
+		{`{"fault":"gitops-revert"}`, "Flagger generates its routing objects", http.StatusBadRequest},
+		{`{"fault":"metrics-outage","for":"25h"}`, "outside 0s..24h0m0s", http.StatusBadRequest},
+		{`{"fault":"latency-injection","delay":"2h"}`, "above 1h0m0s", http.StatusBadRequest},
+		{`{"fault":"pod-kill","count":20000}`, "outside 0..10000", http.StatusBadRequest},
+		{`{"action":"release"}`, "needs an image", http.StatusBadRequest},
+		{`{"action":"promote"}`, "", http.StatusAccepted},
+	} {
+		code, body := post(t, server.URL, tc.body)
+		if code != tc.code || !strings.Contains(body["error"], tc.want) {
+			t.Errorf("%s: status %d %q, want %d with %q", tc.body, code, body["error"], tc.code, tc.want)
+		}
+	}
+
+	text := string(view.history.hello.data)
+	for _, want := range []string{`"actions":["promote","abort","release"]`, `"faults":[`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the hello does not offer %s:\n%.400s", want, text)
+		}
+	}
+	if strings.Contains(text, `"retry"`) || strings.Contains(text, `"gitops-revert"`) {
+		t.Errorf("the hello offers what Flagger does not have:\n%.400s", text)
+	}
+}
