@@ -238,8 +238,9 @@ func TestMeasurementFromMessages(t *testing.T) {
 func TestFlaggerMessagesJoinEvents(t *testing.T) {
 	t.Parallel()
 	plane := &fakePlane{}
-	s := &Session{Canary: testCanary(), Plane: plane, Scenario: &scenario.Scenario{}}
-	released := time.Now().Add(-time.Minute)
+	now := time.Now()
+	s := &Session{Canary: testCanary(), Plane: plane, Scenario: &scenario.Scenario{}, WallClock: func() time.Time { return now }}
+	released := now.Add(-time.Minute)
 	message := func(at time.Duration, text string) {
 		s.FlaggerMessage(FlaggerMessage{Canary: "demo", Namespace: "default", Message: text, Time: released.Add(at)})
 	}

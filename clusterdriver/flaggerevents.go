@@ -166,7 +166,11 @@ func (s *Session) FlaggerMessage(m FlaggerMessage) {
 	if s.Canary == nil || m.Canary != s.Canary.Name || m.Namespace != s.Canary.Namespace {
 		return
 	}
-	at := s.Plane.Now() - time.Since(m.Time)
+	wall := time.Now
+	if s.WallClock != nil {
+		wall = s.WallClock
+	}
+	at := s.Plane.Now() - wall().Sub(m.Time)
 	if s.Log != nil {
 		s.Log.Debug("Flagger", "type", m.Type, "message", m.Message, "at", at.Round(time.Millisecond))
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
+	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -73,6 +74,9 @@ type Plane interface {
 type Session struct {
 	Scenario *scenario.Scenario
 	Options  runner.Options
+	// WallClock is the wall clock Flagger's message times are read
+	// against; nil is time.Now (tests fix it).
+	WallClock func() time.Time
 	// Backend names the backend in the Result.
 	Backend string
 	// Manifests are an Argo Rollouts scenario's; Canary is a flagger
@@ -258,7 +262,7 @@ func Schedule(events []scenario.Event, limit time.Duration) (queue []Timed, last
 		}
 		queue = append(queue, Timed{at, event, i, TimedFaultStart})
 		if event.For.Duration > 0 {
-			end := at + event.For.Duration
+			end := duration.Add(at, event.For.Duration)
 			if end <= limit {
 				last = max(last, end)
 			}
@@ -267,7 +271,7 @@ func Schedule(events []scenario.Event, limit time.Duration) (queue []Timed, last
 		if event.Fault == scenario.FaultGitopsRevert {
 			end := limit
 			if event.For.Duration > 0 {
-				end = at + event.For.Duration
+				end = min(limit, duration.Add(at, event.For.Duration))
 			}
 			for next := at + event.Every.Duration; next < end && event.Every.Duration > 0; next += event.Every.Duration {
 				queue = append(queue, Timed{next, event, i, TimedRevert})
@@ -303,10 +307,7 @@ func (s *Session) loop(ctx context.Context, limit time.Duration) error {
 	}
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
-	for {
-		advanceErr := s.Plane.Advance()
-		now := s.Plane.Now()
-		s.liveState(now)
+	applyDue := func(now time.Duration) error {
 		for len(queue) > 0 && queue[0].At <= now {
 			next := queue[0]
 			queue = queue[1:]
@@ -314,17 +315,45 @@ func (s *Session) loop(ctx context.Context, limit time.Duration) error {
 				return fmt.Errorf("at %s: %w", next.At, err)
 			}
 		}
+		return nil
+	}
+	// A live action or fault joins the queue at the plane's time, with its
+	// end and re-applies: applied by this loop like the timed ones, so
+	// nothing of it happens after the run.
+	takeLive := func(now time.Duration, action scenario.Event) error {
+		action.At.Duration = now
+		live, _ := Schedule([]scenario.Event{action}, limit)
+		queue = merge(queue, live)
+		return applyDue(now)
+	}
+	for {
+		advanceErr := s.Plane.Advance()
+		now := s.Plane.Now()
+		s.liveState(now)
+		if err := applyDue(now); err != nil {
+			return err
+		}
 		if advanceErr != nil {
 			return fmt.Errorf("%w: the data plane: %w", runner.ErrBackend, advanceErr)
 		}
 		if now >= limit || s.finished(now) {
 			return nil
 		}
+		// A pending live action is taken before time moves on, so that
+		// it happens at the time it was asked for.
+		select {
+		case action := <-s.Options.Actions:
+			if err := takeLive(now, action); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("run interrupted at %s: %w", now.Truncate(time.Millisecond), ctx.Err())
 		case action := <-s.Options.Actions:
-			if err := s.ApplyLive(ctx, action); err != nil {
+			if err := takeLive(now, action); err != nil {
 				return err
 			}
 		case <-ticker.C:
@@ -456,23 +485,12 @@ func (s *Session) ApplyAction(ctx context.Context, event scenario.Event) error {
 	return nil
 }
 
-// ApplyLive applies an action or fault from the live view now; a fault
-// with a duration ends by itself.
-func (s *Session) ApplyLive(ctx context.Context, event scenario.Event) error {
-	if event.Action != "" {
-		return s.ApplyAction(ctx, event)
-	}
-	if err := s.StartFault(ctx, event); err != nil {
-		return err
-	}
-	if event.For.Duration > 0 {
-		time.AfterFunc(event.For.Duration, func() {
-			if ctx.Err() == nil {
-				s.EndFault(ctx, event)
-			}
-		})
-	}
-	return nil
+// merge adds entries to a queue in time order; among entries of the same
+// time, those already queued come first.
+func merge(queue, entries []Timed) []Timed {
+	queue = append(queue, entries...)
+	sort.SliceStable(queue, func(i, j int) bool { return queue[i].At < queue[j].At })
+	return queue
 }
 
 // StartFault applies a fault and records FaultStarted: pod-kill and

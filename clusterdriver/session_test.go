@@ -247,3 +247,23 @@ func TestRoutingOf(t *testing.T) {
 		}
 	}
 }
+
+// A live fault joins the loop's queue: its end is applied by the loop at
+// its time, and an end due after the run is never applied (there is no
+// timer to outlive the run).
+func TestLiveFaultsEndInTheLoop(t *testing.T) {
+	t.Parallel()
+	s, plane := session(t, nil, 6*time.Second)
+	actions := make(chan scenario.Event, 2)
+	actions <- scenario.Event{Fault: scenario.FaultNoTraffic, For: dur(2 * time.Second), Target: "canary"}
+	actions <- scenario.Event{Fault: scenario.FaultMetricsOutage, For: dur(time.Hour), Target: "canary"}
+	s.Options = runner.Options{Actions: actions}
+	if err := s.loop(t.Context(), 6*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(plane.faults, "; ")
+	want := "start no-traffic at 1s; start metrics-outage at 2s; end no-traffic at 3s"
+	if got != want {
+		t.Errorf("plane faults:\n got %s\nwant %s", got, want)
+	}
+}
