@@ -89,7 +89,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case end.Before(start):
 			apiError(w, http.StatusBadRequest, "bad_data", errors.New("end is before start"))
 			return
-		case end.Sub(start)/step > 11000:
+		case end.Sub(start)/step > MaxPointsPerSeries:
 			apiError(w, http.StatusBadRequest, "bad_data", errors.New("exceeded maximum resolution of 11,000 points per timeseries: use a larger step"))
 			return
 		}
