@@ -18,6 +18,26 @@ import (
 	"github.com/canarylab/canarylab/sim"
 )
 
+// openInChromium serves the live view of sc and opens it in a headless
+// Chromium: the context to run the scenario on (60s), the view, and the
+// browser's context (45s). Everything ends with the test.
+func openInChromium(t *testing.T, sc *scenario.Scenario) (context.Context, *Server, context.Context) {
+	t.Helper()
+	runCtx, stopRun := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(stopRun)
+	view := New(sc)
+	server := serve(t, view)
+	t.Cleanup(view.Close)
+
+	browser := browsertest.New(t, 1280, 800)
+	ctx, cancel := context.WithTimeout(browser, 45*time.Second)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate(server.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#traffic"))); err != nil {
+		t.Fatal(err)
+	}
+	return runCtx, view, ctx
+}
+
 // In a real browser: the live view of a catalog scenario at pace 10 shows
 // the weight change over SSE, and a click on Promote promotes the paused
 // rollout.
@@ -26,18 +46,7 @@ func TestLiveViewPromoteInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopRun := context.WithTimeout(context.Background(), 60*time.Second)
-	defer stopRun()
-	view := New(sc)
-	server := serve(t, view)
-	defer view.Close()
-
-	browser := browsertest.New(t, 1280, 800)
-	ctx, cancel := context.WithTimeout(browser, 45*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(server.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#traffic"))); err != nil {
-		t.Fatal(err)
-	}
+	runCtx, view, ctx := openInChromium(t, sc)
 
 	done := make(chan *result.Result, 1)
 	go func() {
@@ -93,18 +102,7 @@ func TestLiveViewShowsMarkupAsTextInChromium(t *testing.T) {
 	}
 	sc.Profiles = profiles
 	sc.Metadata.Description = hostile
-	runCtx, stopRun := context.WithTimeout(context.Background(), 60*time.Second)
-	defer stopRun()
-	view := New(sc)
-	server := serve(t, view)
-	defer view.Close()
-
-	browser := browsertest.New(t, 1280, 800)
-	ctx, cancel := context.WithTimeout(browser, 45*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(server.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#traffic"))); err != nil {
-		t.Fatal(err)
-	}
+	runCtx, view, ctx := openInChromium(t, sc)
 	go func() {
 		res, _ := runner.Run(runCtx, sim.New(), sc, runner.Options{Seed: 1, Pace: 20, Actions: view.Actions(), State: view.State, Progress: view.Event})
 		view.Result(res)
