@@ -15,7 +15,9 @@
 //
 // For a custom resource the API server judges by the CRD's schema, which is
 // generated from the same types but not always equal to them; where they
-// differ this check follows the types, which is what the controller decodes:
+// differ this check follows the types, which is what the controller decodes
+// (AR = github.com/argoproj/argo-rollouts@v1.10.2, FL =
+// github.com/fluxcd/flagger@v1.44.0, as in the models):
 //   - Argo Rollouts' CRDs keep unknown fields in a pod template's volumes and
 //     resources (AR manifests/crds/rollout-crd.yaml, generated with
 //     k8s.io/api v0.34): the API server lets a misspelt volume field through
