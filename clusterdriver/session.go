@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -226,69 +225,13 @@ func (s *Session) releaseAndLoop(ctx context.Context, snapshot func() Snapshot, 
 	return s.result(), runErr
 }
 
-// Timed is one entry of the run's schedule: an action, the start or end
-// of a fault, or a GitOps agent's re-apply.
-type Timed struct {
-	At time.Duration
-	// Event is the scenario event, Index its position in spec.events.
-	Event scenario.Event
-	Index int
-	What  TimedKind
-}
-
-// TimedKind says what a Timed entry does.
-type TimedKind int
-
-// What a Timed entry does.
-const (
-	TimedAction TimedKind = iota
-	TimedFaultStart
-	TimedFaultEnd
-	TimedRevert
-)
-
-// Schedule orders the scenario's events on the run's timeline: actions and
-// fault starts at their time, fault ends after their duration (also past
-// the limit, where they never run), and the re-applies of gitops-revert
-// every `every` while it lasts. last is the time of the last entry that
-// happens within the limit and must happen before the run may end early.
-func Schedule(events []scenario.Event, limit time.Duration) (queue []Timed, last time.Duration) {
-	for i, event := range events {
-		at := event.At.Duration
-		last = max(last, at)
-		if event.Action != "" {
-			queue = append(queue, Timed{at, event, i, TimedAction})
-			continue
-		}
-		queue = append(queue, Timed{at, event, i, TimedFaultStart})
-		if event.For.Duration > 0 {
-			end := duration.Add(at, event.For.Duration)
-			if end <= limit {
-				last = max(last, end)
-			}
-			queue = append(queue, Timed{end, event, i, TimedFaultEnd})
-		}
-		if event.Fault == scenario.FaultGitopsRevert {
-			end := limit
-			if event.For.Duration > 0 {
-				end = min(limit, duration.Add(at, event.For.Duration))
-			}
-			for next := at + event.Every.Duration; next < end && event.Every.Duration > 0; next += event.Every.Duration {
-				queue = append(queue, Timed{next, event, i, TimedRevert})
-			}
-		}
-	}
-	sort.SliceStable(queue, func(i, j int) bool { return queue[i].At < queue[j].At })
-	return queue, last
-}
-
-func (s *Session) apply(ctx context.Context, entry Timed) error {
+func (s *Session) apply(ctx context.Context, entry scenario.Timed) error {
 	switch entry.What {
-	case TimedAction:
+	case scenario.TimedAction:
 		return s.ApplyAction(ctx, entry.Event)
-	case TimedFaultStart:
+	case scenario.TimedFaultStart:
 		return s.StartFault(ctx, entry.Event)
-	case TimedFaultEnd:
+	case scenario.TimedFaultEnd:
 		return s.EndFault(ctx, entry.Event)
 	default:
 		return s.RevertWeights(ctx)
@@ -298,7 +241,7 @@ func (s *Session) apply(ctx context.Context, entry Timed) error {
 // loop applies the scenario's timed events and live actions until the run
 // is finished or the limit is reached.
 func (s *Session) loop(ctx context.Context, limit time.Duration) error {
-	queue, last := Schedule(s.Scenario.Spec.Events, limit)
+	queue, last := scenario.Schedule(s.Scenario.Spec.Events, limit)
 	s.lastTimed = last
 	s.stateSecond = -1
 	tick := s.Tick
@@ -322,7 +265,7 @@ func (s *Session) loop(ctx context.Context, limit time.Duration) error {
 	// nothing of it happens after the run.
 	takeLive := func(now time.Duration, action scenario.Event) error {
 		action.At.Duration = now
-		live, _ := Schedule([]scenario.Event{action}, limit)
+		live, _ := scenario.Schedule([]scenario.Event{action}, limit)
 		queue = merge(queue, live)
 		return applyDue(now)
 	}
@@ -487,7 +430,7 @@ func (s *Session) ApplyAction(ctx context.Context, event scenario.Event) error {
 
 // merge adds entries to a queue in time order; among entries of the same
 // time, those already queued come first.
-func merge(queue, entries []Timed) []Timed {
+func merge(queue, entries []scenario.Timed) []scenario.Timed {
 	queue = append(queue, entries...)
 	sort.SliceStable(queue, func(i, j int) bool { return queue[i].At < queue[j].At })
 	return queue

@@ -3,43 +3,46 @@ package sim
 import (
 	"strconv"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
 )
 
-// scheduleEvents puts the scenario's faults and actions on the clock.
+// scheduleEvents puts the scenario's schedule (scenario.Schedule, the one
+// the cluster backends follow too) on the clock.
 func (r *run) scheduleEvents() {
-	for _, event := range r.sc.Spec.Events {
-		event := event
-		at := event.At.Duration
-		r.lastTimed = max(r.lastTimed, at)
-		if event.Action != "" {
-			r.loop.At(at, func() { r.applyAction(event) })
-			continue
-		}
-		r.loop.At(at, func() { r.startFault(event) })
-		if event.For.Duration > 0 {
-			end := duration.Add(at, event.For.Duration)
-			if end <= r.sc.Spec.Load.Duration.Duration {
-				r.lastTimed = max(r.lastTimed, end)
-			}
-			r.loop.At(end, func() { r.endFault(event) })
-		}
+	queue, last := scenario.Schedule(r.sc.Spec.Events, r.sc.Spec.Load.Duration.Duration)
+	r.lastTimed = last
+	for _, entry := range queue {
+		r.loop.At(entry.At, func() { r.apply(entry) })
 	}
 }
 
-// applyLive applies an action or fault from the live view now; a fault
-// with a duration ends by itself.
-func (r *run) applyLive(event scenario.Event) {
-	if event.Action != "" {
-		r.applyAction(event)
-		return
+// apply carries out one entry of the schedule.
+func (r *run) apply(entry scenario.Timed) {
+	switch entry.What {
+	case scenario.TimedAction:
+		r.applyAction(entry.Event)
+	case scenario.TimedFaultStart:
+		r.startFault(entry.Event)
+	case scenario.TimedFaultEnd:
+		r.endFault(entry.Event)
+	case scenario.TimedRevert:
+		r.ctrl.RevertWeights()
 	}
-	event.At.Duration = r.loop.Now()
-	r.startFault(event)
-	if event.For.Duration > 0 {
-		r.loop.After(event.For.Duration, func() { r.endFault(event) })
+}
+
+// applyLive applies an action or fault from the live view now, through
+// the same schedule as a timed event: its end and re-applies follow.
+func (r *run) applyLive(event scenario.Event) {
+	now := r.loop.Now()
+	event.At.Duration = now
+	queue, _ := scenario.Schedule([]scenario.Event{event}, r.sc.Spec.Load.Duration.Duration)
+	for _, entry := range queue {
+		if entry.At <= now {
+			r.apply(entry)
+			continue
+		}
+		r.loop.At(entry.At, func() { r.apply(entry) })
 	}
 }
 
@@ -79,18 +82,9 @@ func (r *run) startFault(event scenario.Event) {
 	case scenario.FaultControllerRestart:
 		r.ctrl.SetDown(true)
 	case scenario.FaultGitopsRevert:
-		end := r.sc.Spec.Load.Duration.Duration
-		if event.For.Duration > 0 {
-			end = duration.Add(event.At.Duration, event.For.Duration)
-		}
-		var revert func()
-		revert = func() {
-			r.ctrl.RevertWeights()
-			if next := duration.Add(r.loop.Now(), event.Every.Duration); next < end {
-				r.loop.At(next, revert)
-			}
-		}
-		revert()
+		// The agent applies Git's weights at once; its later re-applies
+		// are TimedRevert entries of the schedule.
+		r.ctrl.RevertWeights()
 	}
 	r.emit(emitted)
 }
