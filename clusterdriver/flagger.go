@@ -157,24 +157,24 @@ func (s *Session) initialized(snapshot Snapshot) bool {
 	return routed && primaryReady
 }
 
-// canaryOutcome is the Canary's final state (docs/architecture.md#outcomes):
+// canaryOutcome is the Canary's state (docs/architecture.md#outcomes):
 // Succeeded is promoted, Failed rolled back, Waiting or WaitingPromotion a
 // wait for a person, anything else degraded.
-func (s *Session) canaryOutcome(now time.Duration) result.Outcome {
+func (s *Session) canaryOutcome(snapshot Snapshot) (string, *time.Duration) {
 	o := s.CanaryObserver
-	phase := o.Snapshot().Canary.Phase
+	phase := snapshot.Canary.Phase
 	o.mu.Lock()
 	promoted, failed, waiting := o.PromotedAt, o.FailedAt, o.WaitingAt
 	o.mu.Unlock()
 	switch {
 	case promoted != nil && phase == CanarySucceeded:
-		return result.Outcome{Result: scenario.OutcomePromoted, AtSeconds: result.Seconds(*promoted)}
+		return scenario.OutcomePromoted, promoted
 	case failed != nil && phase == CanaryFailed:
-		return result.Outcome{Result: scenario.OutcomeRolledBack, AtSeconds: result.Seconds(*failed)}
+		return scenario.OutcomeRolledBack, failed
 	case waiting != nil && (phase == CanaryWaiting || phase == CanaryWaitingPromotion):
-		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: result.Seconds(*waiting)}
+		return scenario.OutcomePaused, waiting
 	}
-	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+	return scenario.OutcomeDegraded, nil
 }
 
 // canarySettled: the target is scaled to 0 and the primary runs one
@@ -193,25 +193,14 @@ func (s *Session) canarySettled(snapshot Snapshot) bool {
 	return primaries <= 1
 }
 
-// canaryAction applies an operator action to a Flagger Canary: promote
-// and abort open the emulated loadtester's gates (Flagger has no other
-// way in), release sets a further image.
-func (s *Session) canaryAction(event scenario.Event) error {
+// openGate opens a gate of the emulated loadtester for the Canary.
+func (s *Session) openGate(open func(Gates, string, string)) error {
 	gates, ok := s.Plane.(Gates)
-	switch event.Action {
-	case scenario.ActionPromote, scenario.ActionAbort:
-		if !ok {
-			return fmt.Errorf("action %s: the %s backend has no loadtester gates for Flagger", event.Action, s.Backend)
-		}
-		if event.Action == scenario.ActionPromote {
-			gates.OpenGate(s.Canary.Name, s.Canary.Namespace)
-		} else {
-			gates.OpenRollback(s.Canary.Name, s.Canary.Namespace)
-		}
-		return nil
-	default:
-		return fmt.Errorf("action %s has no Flagger equivalent: use promote (opens the confirm-promotion gate), abort (opens the rollback gate) or release", event.Action)
+	if !ok {
+		return fmt.Errorf("the %s backend has no loadtester gates for Flagger", s.Backend)
 	}
+	open(gates, s.Canary.Name, s.Canary.Namespace)
+	return nil
 }
 
 // patchImage sets the target Deployment's image and pod annotations with a

@@ -148,14 +148,18 @@ func TestCanaryOutcomeAndSettled(t *testing.T) {
 		{phase: CanaryFailed, failed: &at, want: "rolled-back at 20s"},
 		{phase: CanaryWaitingPromotion, waiting: &at, want: "paused at 20s"},
 		{phase: CanaryWaiting, waiting: &at, want: "paused at 20s"},
-		{phase: CanaryProgressing, want: "degraded at 60s"},
-		{phase: CanaryPromoting, want: "degraded at 60s"},
+		{phase: CanaryProgressing, want: "degraded now"},
+		{phase: CanaryPromoting, want: "degraded now"},
 	} {
 		s := &Session{Canary: testCanary(), CanaryObserver: &CanaryObserver{Canary: testCanary(),
 			PromotedAt: tc.promoted, FailedAt: tc.failed, WaitingAt: tc.waiting}}
 		s.CanaryObserver.snapshot.Canary.Phase = tc.phase
-		outcome := s.outcome(time.Minute)
-		if got := fmt.Sprintf("%s at %gs", outcome.Result, outcome.AtSeconds); got != tc.want {
+		outcome, since := s.canaryOutcome(s.CanaryObserver.Snapshot())
+		got := outcome + " now"
+		if since != nil {
+			got = fmt.Sprintf("%s at %s", outcome, since)
+		}
+		if got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.phase, got, tc.want)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
+	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -54,12 +54,9 @@ type Plane interface {
 	// PodAnnotations are set on the pod template with an image (the local
 	// backend's kwok ready delay); nil for none.
 	PodAnnotations(image string) map[string]string
-	// StartFault applies a fault, all but pod-kill and gitops-revert
-	// (which the Session applies the same way on every cluster); the
-	// message goes into the FaultStarted event.
-	StartFault(ctx context.Context, event scenario.Event) (message string, err error)
-	// EndFault undoes a fault StartFault applied.
-	EndFault(ctx context.Context, event scenario.Event) error
+	// The faults that act on the plane (pod-kill and gitops-revert act on
+	// the cluster the same way for every backend: the Session's).
+	engine.PlaneFaults
 }
 
 // Session is one scenario's run on a cluster, whatever the backend and
@@ -85,10 +82,11 @@ type Session struct {
 	Client    dynamic.Interface
 	// Objects are the scenario's manifests as they are applied.
 	Objects []Object
-	Plane   Plane
+	Plane
 	// HealthyTimeout bounds the stable deploy.
 	HealthyTimeout time.Duration
-	// Tick is how often the loop looks at the clock (default 50ms).
+	// Tick is how often the run looks at the clock (engine.Wall's default
+	// when 0).
 	Tick time.Duration
 	// ReleaseNote, if set, is the message of the ReleaseStarted event: what
 	// the backend changed in the manifests (addresses it rewrote).
@@ -102,12 +100,15 @@ type Session struct {
 	Observer       *Observer
 	CanaryObserver *CanaryObserver
 
-	mu          sync.Mutex
-	events      []result.Event
-	pending     []pendingMessage
-	lastTimed   time.Duration
-	stateSecond int
+	// engine runs the scenario from the release on.
+	engine *engine.Run
+
+	mu      sync.Mutex
+	events  []result.Event
+	pending []pendingMessage
 }
+
+var _ engine.World = (*Session)(nil)
 
 // Routing is how the scenario's Rollout routes traffic, read from its
 // canary strategy.
@@ -156,12 +157,6 @@ func (s *Session) Emit(event result.Event) {
 	}
 }
 
-// EmitNow records an event at the current run time.
-func (s *Session) EmitNow(event result.Event) {
-	event.AtSeconds = result.Seconds(s.Plane.Now())
-	s.Emit(event)
-}
-
 // Run replays the scenario. It returns a Result whenever the release
 // happened, also together with an error.
 func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
@@ -202,7 +197,6 @@ func (s *Session) releaseAndLoop(ctx context.Context, snapshot func() Snapshot, 
 	if err := s.Plane.Warm(ctx); err != nil {
 		return nil, err
 	}
-	limit := s.Scenario.Spec.Load.Duration.Duration
 	// The release happens on a whole second of the wall clock, as it does
 	// on the sim's clock: the controller keeps times in whole seconds
 	// (metav1.Time), so a pause that starts at 3.3s ends at 13s on both.
@@ -216,267 +210,104 @@ func (s *Session) releaseAndLoop(ctx context.Context, snapshot func() Snapshot, 
 		return nil, err
 	}
 	markReleased()
-	s.Emit(result.Event{AtSeconds: 0, Type: result.ReleaseStarted, Image: s.Scenario.Spec.Release, Message: s.ReleaseNote})
-	if err := s.Driver.Release(ctx, s.Scenario.Spec.Release, s.Plane.PodAnnotations(s.Scenario.Spec.Release)); err != nil {
-		return s.result(), err
-	}
-	runErr := s.loop(ctx, limit)
+	runErr := s.loop(ctx)
 	stopWatching()
 	return s.result(), runErr
 }
 
-func (s *Session) apply(ctx context.Context, entry scenario.Timed) error {
-	switch entry.What {
-	case scenario.TimedAction:
-		return s.ApplyAction(ctx, entry.Event)
-	case scenario.TimedFaultStart:
-		return s.StartFault(ctx, entry.Event)
-	case scenario.TimedFaultEnd:
-		return s.EndFault(ctx, entry.Event)
-	default:
-		return s.RevertWeights(ctx)
-	}
+// loop runs the engine on the wall clock from the release to the end.
+func (s *Session) loop(ctx context.Context) error {
+	s.engine = &engine.Run{Scenario: s.Scenario, Options: s.Options, World: s, ReleaseNote: s.ReleaseNote,
+		Clock: &engine.Wall{Time: s.Plane.Now, Sync: s.Plane.Advance, Tick: s.Tick}}
+	return s.engine.Loop(ctx)
 }
 
-// loop applies the scenario's timed events and live actions until the run
-// is finished or the limit is reached.
-func (s *Session) loop(ctx context.Context, limit time.Duration) error {
-	queue, last := scenario.Schedule(s.Scenario.Spec.Events, limit)
-	s.lastTimed = last
-	s.stateSecond = -1
-	tick := s.Tick
-	if tick == 0 {
-		tick = 50 * time.Millisecond
-	}
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	applyDue := func(now time.Duration) error {
-		for len(queue) > 0 && queue[0].At <= now {
-			next := queue[0]
-			queue = queue[1:]
-			if err := s.apply(ctx, next); err != nil {
-				return fmt.Errorf("at %s: %w", next.At, err)
-			}
-		}
-		return nil
-	}
-	// A live action or fault joins the queue at the plane's time, with its
-	// end and re-applies: applied by this loop like the timed ones, so
-	// nothing of it happens after the run.
-	takeLive := func(now time.Duration, action scenario.Event) error {
-		action.At.Duration = now
-		live, _ := scenario.Schedule([]scenario.Event{action}, limit)
-		queue = merge(queue, live)
-		return applyDue(now)
-	}
-	for {
-		advanceErr := s.Plane.Advance()
-		now := s.Plane.Now()
-		s.liveState(now)
-		if err := applyDue(now); err != nil {
-			return err
-		}
-		if advanceErr != nil {
-			return fmt.Errorf("%w: the data plane: %w", runner.ErrBackend, advanceErr)
-		}
-		if now >= limit || s.finished(now) {
-			return nil
-		}
-		// A pending live action is taken before time moves on, so that
-		// it happens at the time it was asked for.
-		select {
-		case action := <-s.Options.Actions:
-			if err := takeLive(now, action); err != nil {
-				return err
-			}
-			continue
-		default:
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("run interrupted at %s: %w", now.Truncate(time.Millisecond), ctx.Err())
-		case action := <-s.Options.Actions:
-			if err := takeLive(now, action); err != nil {
-				return err
-			}
-		case <-ticker.C:
-		}
-	}
-}
-
-// finished: the outcome is final, the rollout has settled (only the stable
-// ReplicaSet has replicas), and no timed event is still to come.
-func (s *Session) finished(now time.Duration) bool {
-	if now < s.lastTimed {
-		return false
-	}
+// Outcome is the rollout's state as the observer saw it
+// (docs/architecture.md#outcomes); settled: only the stable ReplicaSet
+// has replicas.
+func (s *Session) Outcome() (string, *time.Duration, bool) {
 	snapshot := s.snapshot()
-	outcome := s.outcome(now)
-	if outcome.Result != scenario.OutcomePromoted && outcome.Result != scenario.OutcomeRolledBack {
-		return false
-	}
 	if s.Canary != nil {
-		return s.canarySettled(snapshot)
+		outcome, since := s.canaryOutcome(snapshot)
+		return outcome, since, s.canarySettled(snapshot)
 	}
+	settled := true
 	for hash, rs := range snapshot.ReplicaSets {
 		if hash != snapshot.Rollout.StableRS && rs.Desired > 0 {
-			return false
+			settled = false
 		}
 	}
-	return true
-}
-
-// outcome is the rollout's final state (docs/architecture.md#outcomes), as the
-// observer saw it.
-func (s *Session) outcome(now time.Duration) result.Outcome {
-	if s.Canary != nil {
-		return s.canaryOutcome(now)
-	}
 	o := s.Observer
-	snapshot := o.Snapshot()
+	o.mu.Lock()
+	promoted, aborted, paused := o.PromotedAt, o.AbortedAt, o.PausedAt
+	o.mu.Unlock()
+	rollout := snapshot.Rollout
 	switch {
-	case o.PromotedAt != nil && snapshot.Rollout.Phase == "Healthy" && !snapshot.Rollout.Abort:
-		return result.Outcome{Result: scenario.OutcomePromoted, AtSeconds: result.Seconds(*o.PromotedAt)}
-	case o.AbortedAt != nil && snapshot.Rollout.Abort:
-		return result.Outcome{Result: scenario.OutcomeRolledBack, AtSeconds: result.Seconds(*o.AbortedAt)}
-	case o.PausedAt != nil && snapshot.Rollout.Phase == "Paused":
-		return result.Outcome{Result: scenario.OutcomePaused, AtSeconds: result.Seconds(*o.PausedAt)}
+	case promoted != nil && rollout.Phase == "Healthy" && !rollout.Abort:
+		return scenario.OutcomePromoted, promoted, settled
+	case aborted != nil && rollout.Abort:
+		return scenario.OutcomeRolledBack, aborted, settled
+	case paused != nil && rollout.Phase == "Paused":
+		return scenario.OutcomePaused, paused, settled
 	}
-	return result.Outcome{Result: scenario.OutcomeDegraded, AtSeconds: result.Seconds(now)}
+	return scenario.OutcomeDegraded, nil, settled
 }
 
 // result assembles the Result: the plane's traffic, the timeline in time
 // order, and the outcome.
 func (s *Session) result() *result.Result {
-	now := s.Plane.Now()
 	requests, series := s.Plane.Finish()
 	s.mu.Lock()
 	events := append([]result.Event{}, s.events...)
 	s.mu.Unlock()
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtSeconds < events[j].AtSeconds })
 	res := &result.Result{Scenario: s.Scenario.Metadata.Name, Backend: s.Backend, Seed: s.Options.Seed, Requests: requests, Events: events, Series: series}
-	if s.Observer != nil || s.CanaryObserver != nil {
-		res.Outcome = s.outcome(now)
+	if s.engine != nil {
+		res.Outcome = s.engine.Outcome()
 	} else {
 		res.Outcome = result.Outcome{Result: scenario.OutcomeDegraded}
 	}
 	return res
 }
 
-// liveState gives the live view a snapshot once per second of run time.
-func (s *Session) liveState(now time.Duration) {
-	second := int(now / time.Second)
-	if s.Options.State == nil || second <= s.stateSecond {
-		return
-	}
-	s.stateSecond = second
+// Live is the plane's traffic and the observed rollout.
+func (s *Session) Live() engine.Live {
 	weight, requests, failed := s.Plane.Live()
+	live := engine.Live{CanaryWeight: weight, Requests: requests, Failed: failed}
 	snapshot := s.snapshot()
-	step, steps, phase, image := snapshot.Rollout.CurrentStepIndex, snapshot.Rollout.Steps, snapshot.Rollout.Phase, snapshot.Rollout.Image
 	if s.Canary != nil {
-		step, steps, phase, image = 0, 0, snapshot.Canary.Phase, snapshot.Canary.TargetImage
+		live.Phase, live.Image = snapshot.Canary.Phase, snapshot.Canary.TargetImage
+		return live
 	}
-	color := func(image string) string { return s.Scenario.Profiles[image].Color }
-	s.Options.State(s.Scenario.Metadata.Name, runner.State{
-		AtSeconds:    result.Seconds(now.Truncate(time.Second)),
-		CanaryWeight: weight,
-		Step:         step,
-		Steps:        steps,
-		Phase:        phase,
-		Requests:     map[string]int64{"stable": requests["stable"], "canary": requests["canary"]},
-		Failed:       map[string]int64{"stable": failed["stable"], "canary": failed["canary"]},
-		Colors:       map[string]string{"stable": color(s.Scenario.Spec.Stable), "canary": color(image)},
-		Images:       map[string]string{"stable": s.Scenario.Spec.Stable, "canary": image},
-	})
+	rollout := snapshot.Rollout
+	live.Step, live.Steps, live.Phase, live.Image = rollout.CurrentStepIndex, rollout.Steps, rollout.Phase, rollout.Image
+	return live
 }
 
-// ApplyAction applies an operator action with the plugin's patches (with
-// Flagger: opens a loadtester gate), or releases a further image.
-func (s *Session) ApplyAction(ctx context.Context, event scenario.Event) error {
-	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
-	var err error
-	switch {
-	case event.Action == scenario.ActionRelease:
-	case s.Canary != nil:
-		if err := s.canaryAction(event); err != nil {
-			return err
-		}
-		s.EmitNow(emitted)
-		return nil
-	}
-	switch event.Action {
-	case scenario.ActionPromote:
-		err = s.Driver.Promote(ctx)
-	case scenario.ActionPromoteFull:
-		err = s.Driver.PromoteFull(ctx)
-	case scenario.ActionAbort:
-		err = s.Driver.Abort(ctx)
-	case scenario.ActionRetry:
-		err = s.Driver.Retry(ctx)
-	case scenario.ActionRelease:
-		emitted.Image = event.Image
-		s.EmitNow(emitted)
-		s.EmitNow(result.Event{Type: result.ReleaseStarted, Image: event.Image})
-		return s.Driver.Release(ctx, event.Image, s.Plane.PodAnnotations(event.Image))
-	default:
-		return fmt.Errorf("action %q is not known", event.Action)
-	}
-	if err != nil {
-		return fmt.Errorf("action %s: %w", event.Action, err)
-	}
-	s.EmitNow(emitted)
-	return nil
+// Release sets a further image on the workload.
+func (s *Session) Release(ctx context.Context, image string) error {
+	return s.Driver.Release(ctx, image, s.Plane.PodAnnotations(image))
 }
 
-// merge adds entries to a queue in time order; among entries of the same
-// time, those already queued come first.
-func merge(queue, entries []scenario.Timed) []scenario.Timed {
-	queue = append(queue, entries...)
-	sort.SliceStable(queue, func(i, j int) bool { return queue[i].At < queue[j].At })
-	return queue
+// Promote, PromoteFull, Abort and Retry are the operator's actions: the
+// plugin's patches on a Rollout; on a Flagger Canary promote and abort open
+// the emulated loadtester's gates (Flagger has no other way in).
+func (s *Session) Promote(ctx context.Context) error {
+	if s.Canary != nil {
+		return s.openGate(Gates.OpenGate)
+	}
+	return s.Driver.Promote(ctx)
 }
 
-// StartFault applies a fault and records FaultStarted: pod-kill and
-// gitops-revert here, the others on the plane.
-func (s *Session) StartFault(ctx context.Context, event scenario.Event) error {
-	emitted := result.Event{Type: result.FaultStarted, Fault: event.Fault}
-	switch event.Fault {
-	case scenario.FaultPodKill:
-		killed, err := s.KillPods(ctx, event.Target, event.Count)
-		if err != nil {
-			return err
-		}
-		emitted.Message = podsDeleted(killed, event.Target)
-	case scenario.FaultGitopsRevert:
-		if err := s.RevertWeights(ctx); err != nil {
-			return err
-		}
-	default:
-		message, err := s.Plane.StartFault(ctx, event)
-		if err != nil {
-			return err
-		}
-		emitted.Message = message
+func (s *Session) Abort(ctx context.Context) error {
+	if s.Canary != nil {
+		return s.openGate(Gates.OpenRollback)
 	}
-	s.EmitNow(emitted)
-	return nil
+	return s.Driver.Abort(ctx)
 }
 
-// EndFault ends a fault and records FaultEnded; pod-kill is instantaneous
-// (the ReplicaSet replaces the pods) and has no end.
-func (s *Session) EndFault(ctx context.Context, event scenario.Event) error {
-	switch event.Fault {
-	case scenario.FaultPodKill:
-		return nil
-	case scenario.FaultGitopsRevert:
-	default:
-		if err := s.Plane.EndFault(ctx, event); err != nil {
-			return err
-		}
-	}
-	s.EmitNow(result.Event{Type: result.FaultEnded, Fault: event.Fault})
-	return nil
-}
+func (s *Session) PromoteFull(ctx context.Context) error { return s.Driver.PromoteFull(ctx) }
+func (s *Session) Retry(ctx context.Context) error       { return s.Driver.Retry(ctx) }
 
 // TargetHashes are the pod-template hashes of the target's ReplicaSets:
 // canary (any image but the stable one), stable, or all.
@@ -589,13 +420,6 @@ func (s *Session) RevertWeights(ctx context.Context) error {
 		return fmt.Errorf("gitops-revert: the scenario's manifests have no VirtualService %q", name)
 	}
 	return s.Driver.ApplyObject(ctx, vs, "canarylab-gitops")
-}
-
-func podsDeleted(n int, target string) string {
-	if n == 1 {
-		return "deleted 1 " + target + " pod"
-	}
-	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
 }
 
 // Decode reads a scenario's manifests for a cluster backend: the Argo

@@ -12,7 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
@@ -26,8 +28,9 @@ func dur(d time.Duration) duration.Duration { return duration.Duration{Duration:
 // fakePlane's clock moves one second per Advance; it records the faults.
 type fakePlane struct {
 	mu     sync.Mutex
-	now    time.Duration
-	faults []string
+	now     time.Duration
+	faults  []string
+	applied []string
 }
 
 func (p *fakePlane) Now() time.Duration {
@@ -51,17 +54,32 @@ func (p *fakePlane) Finish() (result.Requests, *result.Series) {
 	return result.Requests{Total: 10}, &result.Series{StepSeconds: 1}
 }
 func (p *fakePlane) PodAnnotations(string) map[string]string { return nil }
-func (p *fakePlane) StartFault(_ context.Context, e scenario.Event) (string, error) {
+func (p *fakePlane) record(fault string, on bool) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults = append(p.faults, fmt.Sprintf("start %s at %s", e.Fault, p.now))
+	p.faults = append(p.faults, fmt.Sprintf("%s %s at %s", map[bool]string{true: "start", false: "end"}[on], fault, p.now))
 	return "injected", nil
 }
-func (p *fakePlane) EndFault(_ context.Context, e scenario.Event) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, fmt.Sprintf("end %s at %s", e.Fault, p.now))
-	return nil
+func (p *fakePlane) CrashLoop(_ context.Context, _ string, on bool) (string, error) {
+	return p.record(scenario.FaultCrashLoop, on)
+}
+func (p *fakePlane) ErrorRate(_ context.Context, _ string, rate float64) (string, error) {
+	return p.record(scenario.FaultErrorInjection, rate > 0)
+}
+func (p *fakePlane) Latency(_ context.Context, _ string, delay time.Duration) (string, error) {
+	return p.record(scenario.FaultLatencyInjection, delay > 0)
+}
+func (p *fakePlane) NoTraffic(_ context.Context, on bool) (string, error) {
+	return p.record(scenario.FaultNoTraffic, on)
+}
+func (p *fakePlane) MetricsOutage(_ context.Context, on bool) (string, error) {
+	return p.record(scenario.FaultMetricsOutage, on)
+}
+func (p *fakePlane) MetricsEmpty(_ context.Context, on bool) (string, error) {
+	return p.record(scenario.FaultMetricsEmpty, on)
+}
+func (p *fakePlane) ControllerDown(_ context.Context, down bool) (string, error) {
+	return p.record(scenario.FaultControllerRestart, down)
 }
 
 func pod(name, hash string, ready bool) *unstructured.Unstructured {
@@ -83,7 +101,27 @@ func session(t *testing.T, events []scenario.Event, limit time.Duration, objects
 		Load: scenario.Traffic{RPS: 10, Duration: dur(limit)}}}
 	s := &Session{Scenario: sc, Backend: "test", Client: client, Plane: plane, Tick: time.Millisecond,
 		Manifests: &argorollouts.Manifests{Namespace: "default"}}
-	s.Driver = &Driver{Client: client, Namespace: "default", Rollout: "demo"}
+	// The Rollout as the manifests have it, which the release applies.
+	rollout := rolloutObject(nil, false)
+	unstructured.SetNestedSlice(rollout.Object, []any{map[string]any{"name": "demo", "image": sc.Spec.Stable}},
+		"spec", "template", "spec", "containers")
+	manifest, err := NewObject(rollout, "test.yaml:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Driver = &Driver{Client: client, Namespace: "default", Rollout: "demo", Objects: []Object{manifest}}
+	// The fake client has no server-side apply: the release's apply of the
+	// Rollout is recorded instead.
+	client.PrependReactor("patch", "rollouts", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		patch, ok := action.(clienttesting.PatchAction)
+		if !ok || patch.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		plane.mu.Lock()
+		defer plane.mu.Unlock()
+		plane.applied = append(plane.applied, fmt.Sprintf("apply at %s: %s", plane.now, patch.GetPatch()))
+		return true, rollout, nil
+	})
 	s.Observer = &Observer{Namespace: "default", Rollout: "demo", Clock: plane.Now, Emit: s.Emit}
 	s.Observer.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{
 		"aaa": {Name: "demo-aaa", Hash: "aaa", Image: "canarylab/demo:blue", Desired: 2, Ready: 2},
@@ -111,7 +149,7 @@ func TestSessionLoop(t *testing.T) {
 	var states []runner.State
 	s.Options = runner.Options{Actions: actions, State: func(_ string, state runner.State) { states = append(states, state) }}
 
-	if err := s.loop(t.Context(), 8*time.Second); err != nil {
+	if err := s.loop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if now := plane.Now(); now != 8*time.Second {
@@ -119,6 +157,11 @@ func TestSessionLoop(t *testing.T) {
 	}
 	if got := strings.Join(plane.faults, "; "); got != "start error-injection at 2s; end error-injection at 5s" {
 		t.Errorf("plane faults: %s", got)
+	}
+	// The release applied the Rollout with the release's image, at the
+	// first step (1s on the fake clock).
+	if len(plane.applied) != 1 || !strings.Contains(plane.applied[0], "apply at 1s") || !strings.Contains(plane.applied[0], `"image":"canarylab/demo:red"`) {
+		t.Errorf("applied: %q, want one apply of the release's image", plane.applied)
 	}
 	// pod-kill deleted the ready canary pod first, and only one.
 	list, err := s.Client.Resource(Pods).Namespace("default").List(t.Context(), metav1.ListOptions{})
@@ -142,7 +185,7 @@ func TestSessionLoop(t *testing.T) {
 		timeline = append(timeline, fmt.Sprintf("%gs %s %s%s %s", e.AtSeconds, e.Type, e.Action, e.Fault, e.Message))
 	}
 	// The pod-kill due at 1s runs before the loop takes the live action.
-	want := []string{"1s FaultStarted pod-kill deleted 1 canary pod", "1s ActionApplied retry ", "2s FaultStarted error-injection injected",
+	want := []string{"0s ReleaseStarted  ", "1s FaultStarted pod-kill deleted 1 canary pod", "1s ActionApplied retry ", "2s FaultStarted error-injection injected",
 		"4s ActionApplied abort ", "5s FaultEnded error-injection "}
 	if strings.Join(timeline, "|") != strings.Join(want, "|") {
 		t.Errorf("timeline:\n got %q\nwant %q", timeline, want)
@@ -166,17 +209,17 @@ func TestSessionEndsWhenSettled(t *testing.T) {
 	promoted := time.Second
 	s.Observer.PromotedAt = &promoted
 	s.Observer.snapshot.Rollout = RolloutStatus{Phase: "Healthy", StableRS: "bbb", CurrentPodHash: "bbb"}
-	if s.finished(5 * time.Second) {
-		t.Error("finished while the old ReplicaSet still has replicas")
+	if _, _, settled := s.Outcome(); settled {
+		t.Error("settled while the old ReplicaSet still has replicas")
 	}
 	s.Observer.snapshot.ReplicaSets["aaa"] = ReplicaSet{Hash: "aaa", Image: "canarylab/demo:blue"}
-	if err := s.loop(t.Context(), time.Minute); err != nil {
+	if err := s.loop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if now := plane.Now(); now != 3*time.Second {
-		t.Errorf("the run ended at %s, want 3s (the last timed event)", now)
+	if now := plane.Now(); now != 4*time.Second {
+		t.Errorf("the run ended at %s, want 4s (the first step past the last timed event at 3s)", now)
 	}
-	if outcome := s.outcome(plane.Now()); outcome.Result != scenario.OutcomePromoted || outcome.AtSeconds != 1 {
+	if outcome := s.engine.Outcome(); outcome.Result != scenario.OutcomePromoted || outcome.AtSeconds != 1 {
 		t.Errorf("outcome %+v, want promoted at 1s", outcome)
 	}
 }
@@ -186,7 +229,7 @@ func TestSessionLoopInterrupted(t *testing.T) {
 	s, _ := session(t, nil, time.Hour)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := s.loop(ctx, time.Hour); err == nil || !strings.Contains(err.Error(), "run interrupted at 1s") {
+	if err := s.loop(ctx); err == nil || !strings.Contains(err.Error(), "run interrupted at 0s") {
 		t.Errorf("err = %v, want the interruption with its time", err)
 	}
 }
@@ -219,11 +262,12 @@ func TestLiveFaultsEndInTheLoop(t *testing.T) {
 	actions <- scenario.Event{Fault: scenario.FaultNoTraffic, For: dur(2 * time.Second), Target: "canary"}
 	actions <- scenario.Event{Fault: scenario.FaultMetricsOutage, For: dur(time.Hour), Target: "canary"}
 	s.Options = runner.Options{Actions: actions}
-	if err := s.loop(t.Context(), 6*time.Second); err != nil {
+	if err := s.loop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(plane.faults, "; ")
-	want := "start no-traffic at 1s; start metrics-outage at 2s; end no-traffic at 3s"
+	// Both were waiting when the loop looked: taken at once, at 1s.
+	want := "start no-traffic at 1s; start metrics-outage at 1s; end no-traffic at 3s"
 	if got != want {
 		t.Errorf("plane faults:\n got %s\nwant %s", got, want)
 	}

@@ -345,51 +345,46 @@ func (r *run) Finish() (result.Requests, *result.Series) {
 // PodAnnotations: none; readiness is the app's own.
 func (r *run) PodAnnotations(string) map[string]string { return nil }
 
-// StartFault applies a fault to the cluster (pod-kill and gitops-revert
-// are the Session's).
-func (r *run) StartFault(ctx context.Context, event scenario.Event) (string, error) {
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		if err := r.scaler.down(ctx, prometheusNamespace, prometheusName); err != nil {
-			return "", err
-		}
-		return "Prometheus scaled to 0", nil
-	case scenario.FaultErrorInjection:
-		return "", r.injector.setErrorRate(ctx, event.Target, *event.Rate)
-	case scenario.FaultLatencyInjection:
-		return "", r.injector.setLatency(ctx, event.Target, event.Delay.Duration)
-	case scenario.FaultNoTraffic:
-		r.load.SetPaused(ctx, true)
-		return "", nil
-	case scenario.FaultControllerRestart:
-		if event.For.Duration == 0 {
-			deleted, err := deletePods(ctx, r.client, controllerNamespace, controllerName)
-			return "deleted " + strings.Join(deleted, ", "), err
-		}
-		if err := r.scaler.down(ctx, controllerNamespace, controllerName); err != nil {
-			return "", err
-		}
-		return "the Argo Rollouts controller scaled to 0 for " + event.For.Duration.String(), nil
+// MetricsOutage scales Prometheus to 0, and back.
+func (r *run) MetricsOutage(ctx context.Context, on bool) (string, error) {
+	if !on {
+		return "", r.scaler.up(ctx, prometheusNamespace, prometheusName)
 	}
-	if why, refused := Refused[event.Fault]; refused {
-		return "", fmt.Errorf("%w: fault %s is not reproducible on the kind backend: %s", runner.ErrBackend, event.Fault, why)
-	}
-	return "", fmt.Errorf("fault %q is not known", event.Fault)
+	return "Prometheus scaled to 0", r.scaler.down(ctx, prometheusNamespace, prometheusName)
 }
 
-// EndFault undoes what StartFault did.
-func (r *run) EndFault(ctx context.Context, event scenario.Event) error {
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		return r.scaler.up(ctx, prometheusNamespace, prometheusName)
-	case scenario.FaultErrorInjection:
-		return r.injector.setErrorRate(ctx, event.Target, 0)
-	case scenario.FaultLatencyInjection:
-		return r.injector.setLatency(ctx, event.Target, 0)
-	case scenario.FaultNoTraffic:
-		r.load.SetPaused(ctx, false)
-	case scenario.FaultControllerRestart:
-		return r.scaler.up(ctx, controllerNamespace, controllerName)
+// ErrorRate and Latency set the fault of the target's pods.
+func (r *run) ErrorRate(ctx context.Context, target string, rate float64) (string, error) {
+	return "", r.injector.setErrorRate(ctx, target, rate)
+}
+
+func (r *run) Latency(ctx context.Context, target string, delay time.Duration) (string, error) {
+	return "", r.injector.setLatency(ctx, target, delay)
+}
+
+// NoTraffic pauses the load.
+func (r *run) NoTraffic(ctx context.Context, on bool) (string, error) {
+	r.load.SetPaused(ctx, on)
+	return "", nil
+}
+
+// ControllerDown scales the Argo Rollouts controller to 0, and back.
+func (r *run) ControllerDown(ctx context.Context, down bool) (string, error) {
+	if !down {
+		return "", r.scaler.up(ctx, controllerNamespace, controllerName)
 	}
-	return nil
+	return "the Argo Rollouts controller scaled to 0", r.scaler.down(ctx, controllerNamespace, controllerName)
+}
+
+// CrashLoop and MetricsEmpty are refused before a kind run (CheckScenario).
+func (r *run) CrashLoop(context.Context, string, bool) (string, error) {
+	return "", refused(scenario.FaultCrashLoop)
+}
+
+func (r *run) MetricsEmpty(context.Context, bool) (string, error) {
+	return "", refused(scenario.FaultMetricsEmpty)
+}
+
+func refused(fault string) error {
+	return fmt.Errorf("%w: fault %s is not reproducible on the kind backend: %s", runner.ErrBackend, fault, Refused[fault])
 }

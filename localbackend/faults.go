@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/canarylab/canarylab/clusterdriver"
-	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/dataplane"
 )
 
@@ -18,90 +17,93 @@ import (
 // once the crash loop ends (kubelet's first back-off, as on the sim).
 const crashBackoff = 10 * time.Second
 
-// StartFault applies the faults that act on the data plane or the local
-// processes (the Session applies pod-kill and gitops-revert).
-func (r *run) StartFault(ctx context.Context, event scenario.Event) (string, error) {
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		r.metricsOutage++
-		r.plane.api.SetOutage(true)
-	case scenario.FaultMetricsEmpty:
-		r.metricsEmpty++
-		r.plane.api.SetEmpty(true)
-	case scenario.FaultCrashLoop:
-		r.mu.Lock()
-		r.crashLoop[event.Target] = true
-		r.mu.Unlock()
-		if err := r.setReady(ctx, event.Target, false); err != nil {
-			return "", err
-		}
-		go r.holdCrashLoop(ctx, event.Target)
-	case scenario.FaultErrorInjection:
-		r.plane.with(func(w *dataplane.World) { w.SetErrorInjection(event.Target, *event.Rate) })
-	case scenario.FaultLatencyInjection:
-		r.plane.with(func(w *dataplane.World) { w.SetLatencyInjection(event.Target, event.Delay.Duration) })
-	case scenario.FaultNoTraffic:
-		r.plane.with(func(w *dataplane.World) { w.SetNoTraffic(true) })
-	case scenario.FaultControllerRestart:
-		if r.flagger != nil {
-			if err := r.flagger.Halt(); err != nil {
-				return "", err
-			}
-			if event.For.Duration == 0 {
-				if err := r.flagger.Resume(); err != nil {
-					return "", err
-				}
-			}
-			break
-		}
-		if err := r.state.StopProcess("rollouts-controller"); err != nil {
-			return "", err
-		}
-		if event.For.Duration == 0 {
-			if err := r.state.StartProcess("rollouts-controller"); err != nil {
-				return "", err
-			}
-		}
-	default:
-		return "", fmt.Errorf("fault %q is not known", event.Fault)
-	}
-	return "", nil
+// crashRecheck is how often a crash loop marks the target's new pods not
+// ready (those the ReplicaSet creates meanwhile).
+const crashRecheck = 500 * time.Millisecond
+
+// crash is a target's crash loop: on, or ended and its pods ready again
+// at readyAt. It is kept by the run's loop (Advance), never by a timer,
+// so nothing of it happens after the run.
+type crash struct {
+	on        bool
+	readyAt   time.Duration
+	checkedAt time.Duration
 }
 
-// EndFault undoes what StartFault did.
-func (r *run) EndFault(ctx context.Context, event scenario.Event) error {
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		r.metricsOutage--
-		r.plane.api.SetOutage(r.metricsOutage > 0)
-	case scenario.FaultMetricsEmpty:
-		r.metricsEmpty--
-		r.plane.api.SetEmpty(r.metricsEmpty > 0)
-	case scenario.FaultCrashLoop:
-		r.mu.Lock()
-		r.crashLoop[event.Target] = false
-		r.mu.Unlock()
-		target := event.Target
-		time.AfterFunc(crashBackoff, func() {
-			if ctx.Err() == nil {
-				r.setReady(ctx, target, true)
+// CrashLoop makes the target's pods not ready, as the kubelet reports a
+// crashing container, until it ends and the back-off has passed.
+func (r *run) CrashLoop(ctx context.Context, target string, on bool) (string, error) {
+	now := r.Now()
+	if !on {
+		r.crashes[target] = crash{readyAt: now + crashBackoff}
+		return "", nil
+	}
+	r.crashes[target] = crash{on: true, checkedAt: now}
+	return "", r.setReady(ctx, target, false)
+}
+
+// followCrashes, on every step of the run, keeps crash-looping targets'
+// pods not ready and readies those whose back-off has passed.
+func (r *run) followCrashes() error {
+	now := r.Now()
+	for target, c := range r.crashes {
+		switch {
+		case c.on && now-c.checkedAt >= crashRecheck:
+			c.checkedAt = now
+			r.crashes[target] = c
+			if err := r.setReady(r.ctx, target, false); err != nil {
+				return err
 			}
-		})
-	case scenario.FaultErrorInjection:
-		r.plane.with(func(w *dataplane.World) { w.SetErrorInjection(event.Target, 0) })
-	case scenario.FaultLatencyInjection:
-		r.plane.with(func(w *dataplane.World) { w.SetLatencyInjection(event.Target, 0) })
-	case scenario.FaultNoTraffic:
-		r.plane.with(func(w *dataplane.World) { w.SetNoTraffic(false) })
-	case scenario.FaultControllerRestart:
-		if r.flagger != nil {
-			return r.flagger.Resume()
-		}
-		if err := r.state.StartProcess("rollouts-controller"); err != nil {
-			return err
+		case !c.on && now >= c.readyAt:
+			delete(r.crashes, target)
+			if err := r.setReady(r.ctx, target, true); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// ErrorRate, Latency and NoTraffic act on the data plane.
+func (r *run) ErrorRate(_ context.Context, target string, rate float64) (string, error) {
+	r.plane.with(func(w *dataplane.World) { w.SetErrorInjection(target, rate) })
+	return "", nil
+}
+
+func (r *run) Latency(_ context.Context, target string, delay time.Duration) (string, error) {
+	r.plane.with(func(w *dataplane.World) { w.SetLatencyInjection(target, delay) })
+	return "", nil
+}
+
+func (r *run) NoTraffic(_ context.Context, on bool) (string, error) {
+	r.plane.with(func(w *dataplane.World) { w.SetNoTraffic(on) })
+	return "", nil
+}
+
+// MetricsOutage and MetricsEmpty change what the plane's Prometheus API
+// answers.
+func (r *run) MetricsOutage(_ context.Context, on bool) (string, error) {
+	r.plane.api.SetOutage(on)
+	return "", nil
+}
+
+func (r *run) MetricsEmpty(_ context.Context, on bool) (string, error) {
+	r.plane.api.SetEmpty(on)
+	return "", nil
+}
+
+// ControllerDown stops the run's controller process, or starts it again.
+func (r *run) ControllerDown(_ context.Context, down bool) (string, error) {
+	if r.flagger != nil {
+		if down {
+			return "", r.flagger.Halt()
+		}
+		return "", r.flagger.Resume()
+	}
+	if down {
+		return "", r.state.StopProcess("rollouts-controller")
+	}
+	return "", r.state.StartProcess("rollouts-controller")
 }
 
 // setReady writes the Ready condition of the target's pods, as the kubelet
@@ -125,25 +127,4 @@ func (r *run) setReady(ctx context.Context, target string, ready bool) error {
 		}
 	}
 	return nil
-}
-
-// holdCrashLoop keeps the target's pods not ready while the crash loop
-// lasts, also pods the ReplicaSet creates meanwhile.
-func (r *run) holdCrashLoop(ctx context.Context, target string) {
-	ticker := time.NewTicker(500 * time.Millisecond)
-	defer ticker.Stop()
-	for r.crashLoopOn(target) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			r.setReady(ctx, target, false)
-		}
-	}
-}
-
-func (r *run) crashLoopOn(target string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.crashLoop[target]
 }

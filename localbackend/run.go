@@ -46,9 +46,10 @@ type run struct {
 	// called before the session exists.
 	sessionMu sync.Mutex
 
-	mu                          sync.Mutex
-	metricsOutage, metricsEmpty int
-	crashLoop                   map[string]bool
+	// ctx is the run's, for what its loop does between events.
+	ctx context.Context
+	// crashes are the crash loops of the run's targets.
+	crashes map[string]crash
 }
 
 var _ clusterdriver.Plane = (*run)(nil)
@@ -61,7 +62,7 @@ func prepare(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run, erro
 	if err != nil {
 		return nil, err
 	}
-	return &run{cfg: cfg, sc: sc, opts: opts, manifests: m, objects: objects, crashLoop: map[string]bool{}}, nil
+	return &run{cfg: cfg, sc: sc, opts: opts, manifests: m, objects: objects, crashes: map[string]crash{}}, nil
 }
 
 // readyDelay is the pod-ready delay kwok gives an image's pods: scheduling
@@ -84,6 +85,7 @@ func (r *run) namespace() string {
 }
 
 func (r *run) execute(ctx context.Context, state *localcluster.State) (*result.Result, error) {
+	r.ctx = ctx
 	if r.canary != nil {
 		return r.executeCanary(ctx, state)
 	}
@@ -135,10 +137,14 @@ func (r *run) Start(_ context.Context, release time.Time, snapshot clusterdriver
 // Follow has the data plane follow the cluster.
 func (r *run) Follow(snapshot clusterdriver.Snapshot) { r.plane.apply(snapshot) }
 
-// Advance runs the data plane up to the wall clock.
+// Advance runs the data plane up to the wall clock and follows the crash
+// loops.
 func (r *run) Advance() error {
 	r.plane.advance()
-	return r.plane.err()
+	if err := r.plane.err(); err != nil {
+		return err
+	}
+	return r.followCrashes()
 }
 
 // Live is the data plane's routed weight and last second.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -110,12 +111,15 @@ type run struct {
 	// ctx is the run's context: queries are cancelled with it.
 	ctx context.Context
 
+	// engine runs the scenario on the run's clock and models.
+	engine *engine.Run
+	pacer  *pacer
+
 	events        []result.Event
 	weights       []int
 	secondWeight  int // highest routed canary weight of the current second
-	metricsOutage int
-	metricsEmpty  int
-	lastTimed     time.Duration // time of the scenario's last timed event
+	metricsOutage bool
+	metricsEmpty  bool
 	scrapeErr     error
 }
 
@@ -171,11 +175,11 @@ func (r *run) emit(event result.Event) {
 // a query may cost is bounded by samples (metricstore), not by wall time, so
 // a result never depends on the host's speed.
 func (r *run) query(_ context.Context, query string) (model.Value, error) {
-	if r.metricsOutage > 0 {
+	if r.metricsOutage {
 		// What the provider reports when Prometheus does not answer.
 		return nil, errors.New(`Post "http://prometheus.istio-system:9090/api/v1/query": dial tcp 10.96.0.90:9090: connect: connection refused`)
 	}
-	if r.metricsEmpty > 0 {
+	if r.metricsEmpty {
 		return model.Vector{}, nil
 	}
 	value, err := r.store.Query(r.ctx, query, r.loop.Now())
@@ -190,79 +194,13 @@ func (r *run) execute(ctx context.Context) (*result.Result, error) {
 	limit := r.sc.Spec.Load.Duration.Duration
 	r.scheduleScrapes(limit)
 	r.scheduleSeconds(limit)
-	r.loop.At(0, func() {
-		r.emit(result.Event{Type: result.ReleaseStarted, Image: r.sc.Spec.Release})
-		r.ctrl.Release(r.sc.Spec.Release)
-	})
-	r.scheduleEvents()
-
-	var pacer *pacer
 	if r.opts.Pace > 0 {
-		pacer = newPacer(r.opts.Pace)
+		r.pacer = newPacer(r.opts.Pace)
 	}
-	var runErr error
-	interrupted := func(err error) error {
-		return fmt.Errorf("run interrupted at %s: %w", r.loop.Now().Truncate(time.Millisecond), err)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			runErr = interrupted(err)
-			break
-		}
-		next, ok := r.loop.Next()
-		if !ok || next > limit {
-			r.loop.RunUntil(limit, nil)
-			if err := r.loop.Err(); err != nil {
-				runErr = fmt.Errorf("%w: %w", runner.ErrBackend, err)
-			}
-			break
-		}
-		if pacer != nil && next >= 0 { // the warm-up before the release is not watched
-			action, err := pacer.waitUntil(ctx, next, r.opts.Actions)
-			if err != nil {
-				runErr = interrupted(err)
-				break
-			}
-			if action != nil {
-				// Apply it at the virtual time its click corresponds to.
-				r.loop.RunUntil(min(max(pacer.virtualNow(), r.loop.Now()), next), nil)
-				r.applyLive(*action)
-				continue
-			}
-		}
-		r.loop.Step(limit)
-		if err := r.loop.Err(); err != nil {
-			runErr = fmt.Errorf("%w: %w", runner.ErrBackend, err)
-			break
-		}
-		if r.scrapeErr != nil {
-			runErr = r.scrapeErr
-			break
-		}
-		if r.finished() {
-			break
-		}
-	}
+	r.engine = &engine.Run{Scenario: r.sc, Options: r.opts, Clock: r, World: r}
+	runErr := r.engine.Loop(ctx)
 	r.world.Flush()
-	res := r.result()
-	if runErr != nil {
-		return res, runErr
-	}
-	return res, nil
-}
-
-// finished: the outcome is final, the rollout has settled, and no timed
-// event of the scenario is still to come (docs/architecture.md#outcomes).
-func (r *run) finished() bool {
-	now := r.loop.Now()
-	// At the moment of the last timed event its effect (a retry, a release)
-	// is not reconciled yet: the run goes on past it.
-	if now <= r.lastTimed || now < 0 {
-		return false
-	}
-	outcome, _ := r.ctrl.Outcome()
-	final := outcome == scenario.OutcomePromoted || outcome == scenario.OutcomeRolledBack
-	return final && r.ctrl.Settled() && now%time.Second == 0
+	return r.result(), runErr
 }
 
 func (r *run) scheduleScrapes(limit time.Duration) {
@@ -296,9 +234,6 @@ func (r *run) scheduleSeconds(limit time.Duration) {
 			r.weights = append(r.weights, max(r.secondWeight, current))
 		}
 		r.secondWeight = current
-		if r.opts.State != nil {
-			r.opts.State(r.sc.Metadata.Name, r.state())
-		}
 		if r.loop.Now()+time.Second <= limit {
 			r.loop.After(time.Second, tick)
 		}

@@ -1,119 +1,151 @@
 package sim
 
 import (
-	"strconv"
+	"context"
+	"fmt"
+	"time"
 
+	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 )
 
-// scheduleEvents puts the scenario's schedule (scenario.Schedule, the one
-// the cluster backends follow too) on the clock.
-func (r *run) scheduleEvents() {
-	queue, last := scenario.Schedule(r.sc.Spec.Events, r.sc.Spec.Load.Duration.Duration)
-	r.lastTimed = last
-	for _, entry := range queue {
-		r.loop.At(entry.At, func() { r.apply(entry) })
-	}
-}
+// The run is the engine's Clock (the virtual one) and World (the models).
+var (
+	_ engine.Clock = (*run)(nil)
+	_ engine.World = (*run)(nil)
+)
 
-// apply carries out one entry of the schedule.
-func (r *run) apply(entry scenario.Timed) {
-	switch entry.What {
-	case scenario.TimedAction:
-		r.applyAction(entry.Event)
-	case scenario.TimedFaultStart:
-		r.startFault(entry.Event)
-	case scenario.TimedFaultEnd:
-		r.endFault(entry.Event)
-	case scenario.TimedRevert:
-		r.ctrl.RevertWeights()
-	}
-}
+// Now is the virtual time.
+func (r *run) Now() time.Duration { return r.loop.Now() }
 
-// applyLive applies an action or fault from the live view now, through
-// the same schedule as a timed event: its end and re-applies follow.
-func (r *run) applyLive(event scenario.Event) {
-	now := r.loop.Now()
-	event.At.Duration = now
-	queue, _ := scenario.Schedule([]scenario.Event{event}, r.sc.Spec.Load.Duration.Duration)
-	for _, entry := range queue {
-		if entry.At <= now {
-			r.apply(entry)
-			continue
+// At schedules fn on the virtual clock.
+func (r *run) At(t time.Duration, fn func()) { r.loop.At(t, fn) }
+
+// Advance runs the clock's next callback; with a pace, it first waits for
+// the wall clock to reach it, or returns a live action that arrives
+// meanwhile at the virtual time of its click.
+func (r *run) Advance(ctx context.Context, limit time.Duration, live <-chan scenario.Event) (*scenario.Event, bool, error) {
+	next, ok := r.loop.Next()
+	if !ok || next > limit {
+		r.loop.RunUntil(limit, nil)
+		return nil, false, r.loopErr()
+	}
+	if r.pacer != nil && next >= 0 { // the warm-up before the release is not watched
+		action, err := r.pacer.waitUntil(ctx, next, live)
+		if err != nil {
+			return nil, false, err
 		}
-		r.loop.At(entry.At, func() { r.apply(entry) })
+		if action != nil {
+			r.loop.RunUntil(min(max(r.pacer.virtualNow(), r.loop.Now()), next), nil)
+			return action, true, nil
+		}
 	}
+	r.loop.Step(limit)
+	if err := r.loopErr(); err != nil {
+		return nil, false, err
+	}
+	return nil, true, r.scrapeErr
 }
 
-func (r *run) applyAction(event scenario.Event) {
-	emitted := result.Event{Type: result.ActionApplied, Action: event.Action}
-	switch event.Action {
-	case scenario.ActionPromote, scenario.ActionPromoteFull, scenario.ActionAbort, scenario.ActionRetry:
-		r.ctrl.Action(event.Action)
-	case scenario.ActionRelease:
-		emitted.Image = event.Image
-		r.emit(emitted)
-		r.emit(result.Event{Type: result.ReleaseStarted, Image: event.Image})
-		r.ctrl.Release(event.Image)
-		return
+func (r *run) loopErr() error {
+	if err := r.loop.Err(); err != nil {
+		return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
-	r.emit(emitted)
+	return nil
 }
 
-func (r *run) startFault(event scenario.Event) {
-	emitted := result.Event{Type: result.FaultStarted, Fault: event.Fault}
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		r.metricsOutage++
-	case scenario.FaultMetricsEmpty:
-		r.metricsEmpty++
-	case scenario.FaultPodKill:
-		killed := r.world.KillPods(event.Target, event.Count)
-		emitted.Message = pluralPods(killed, event.Target)
-	case scenario.FaultCrashLoop:
-		r.world.SetCrashLoop(event.Target, true)
-	case scenario.FaultErrorInjection:
-		r.world.SetErrorInjection(event.Target, *event.Rate)
-	case scenario.FaultLatencyInjection:
-		r.world.SetLatencyInjection(event.Target, event.Delay.Duration)
-	case scenario.FaultNoTraffic:
-		r.world.SetNoTraffic(true)
-	case scenario.FaultControllerRestart:
-		r.ctrl.SetDown(true)
-	case scenario.FaultGitopsRevert:
-		// The agent applies Git's weights at once; its later re-applies
-		// are TimedRevert entries of the schedule.
-		r.ctrl.RevertWeights()
-	}
-	r.emit(emitted)
+// Emit records an event; events before the release (the stable deploy)
+// are not part of the timeline.
+func (r *run) Emit(event result.Event) { r.emit(event) }
+
+// Release starts a release on the controller model.
+func (r *run) Release(_ context.Context, image string) error {
+	r.ctrl.Release(image)
+	return nil
 }
 
-func (r *run) endFault(event scenario.Event) {
-	switch event.Fault {
-	case scenario.FaultMetricsOutage:
-		r.metricsOutage--
-	case scenario.FaultMetricsEmpty:
-		r.metricsEmpty--
-	case scenario.FaultPodKill:
-		return // instantaneous: the ReplicaSet replaces the pods
-	case scenario.FaultCrashLoop:
-		r.world.SetCrashLoop(event.Target, false)
-	case scenario.FaultErrorInjection:
-		r.world.SetErrorInjection(event.Target, 0)
-	case scenario.FaultLatencyInjection:
-		r.world.SetLatencyInjection(event.Target, 0)
-	case scenario.FaultNoTraffic:
-		r.world.SetNoTraffic(false)
-	case scenario.FaultControllerRestart:
-		r.ctrl.SetDown(false)
-	}
-	r.emit(result.Event{Type: result.FaultEnded, Fault: event.Fault})
+// The operator's actions, on the controller model.
+func (r *run) Promote(context.Context) error     { r.ctrl.Promote(); return nil }
+func (r *run) PromoteFull(context.Context) error { r.ctrl.PromoteFull(); return nil }
+func (r *run) Abort(context.Context) error       { r.ctrl.Abort(); return nil }
+func (r *run) Retry(context.Context) error       { r.ctrl.Retry(); return nil }
+
+// KillPods deletes the target's pods in the data plane.
+func (r *run) KillPods(_ context.Context, target string, count int) (int, error) {
+	return r.world.KillPods(target, count), nil
 }
 
-func pluralPods(n int, target string) string {
-	if n == 1 {
-		return "deleted 1 " + target + " pod"
+// CrashLoop, ErrorRate, Latency and NoTraffic act on the data plane.
+func (r *run) CrashLoop(_ context.Context, target string, on bool) (string, error) {
+	r.world.SetCrashLoop(target, on)
+	return "", nil
+}
+
+func (r *run) ErrorRate(_ context.Context, target string, rate float64) (string, error) {
+	r.world.SetErrorInjection(target, rate)
+	return "", nil
+}
+
+func (r *run) Latency(_ context.Context, target string, delay time.Duration) (string, error) {
+	r.world.SetLatencyInjection(target, delay)
+	return "", nil
+}
+
+func (r *run) NoTraffic(_ context.Context, on bool) (string, error) {
+	r.world.SetNoTraffic(on)
+	return "", nil
+}
+
+// MetricsOutage and MetricsEmpty change what the analysis' queries get.
+func (r *run) MetricsOutage(_ context.Context, on bool) (string, error) {
+	r.metricsOutage = on
+	return "", nil
+}
+
+func (r *run) MetricsEmpty(_ context.Context, on bool) (string, error) {
+	r.metricsEmpty = on
+	return "", nil
+}
+
+// ControllerDown stops the controller model's reconciles.
+func (r *run) ControllerDown(_ context.Context, down bool) (string, error) {
+	r.ctrl.SetDown(down)
+	return "", nil
+}
+
+// RevertWeights puts the manifests' routing back.
+func (r *run) RevertWeights(context.Context) error {
+	r.ctrl.RevertWeights()
+	return nil
+}
+
+// Outcome is the controller model's; a sim run ends on a whole second, so
+// that its series holds whole seconds.
+func (r *run) Outcome() (string, *time.Duration, bool) {
+	outcome, since := r.ctrl.Outcome()
+	return outcome, since, r.ctrl.Settled() && r.loop.Now()%time.Second == 0
+}
+
+// Live is the models' state and the last whole second's requests.
+func (r *run) Live() engine.Live {
+	stats := r.world.Stats()
+	step, steps := r.ctrl.Step()
+	last := func(series []int64) int64 {
+		if len(series) == 0 {
+			return 0
+		}
+		return series[len(series)-1]
 	}
-	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
+	return engine.Live{
+		CanaryWeight: r.ctrl.RoutedCanaryWeight(),
+		Step:         step,
+		Steps:        steps,
+		Phase:        r.ctrl.Phase(),
+		Image:        r.ctrl.Image(),
+		Detail:       r.ctrl.Detail(),
+		Requests:     map[string]int64{"stable": last(stats.Requests["stable"]), "canary": last(stats.Requests["canary"])},
+		Failed:       map[string]int64{"stable": last(stats.Errors["stable"]), "canary": last(stats.Errors["canary"])},
+	}
 }

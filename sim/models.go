@@ -19,8 +19,12 @@ import (
 // controller is what the run needs of a controller model.
 type controller interface {
 	Release(image string)
-	// Action applies promote, promote-full, abort or retry.
-	Action(action string)
+	// The operator's actions; each controller has those of
+	// scenario.ActionsFor, which the engine keeps to.
+	Promote()
+	PromoteFull()
+	Abort()
+	Retry()
 	SetDown(down bool)
 	RevertWeights()
 	RoutedCanaryWeight() int
@@ -38,19 +42,6 @@ type controller interface {
 
 // argoModel adapts the Argo Rollouts model.
 type argoModel struct{ *argorollouts.Controller }
-
-func (a argoModel) Action(action string) {
-	switch action {
-	case scenario.ActionPromote:
-		a.Promote()
-	case scenario.ActionPromoteFull:
-		a.PromoteFull()
-	case scenario.ActionAbort:
-		a.Abort()
-	case scenario.ActionRetry:
-		a.Retry()
-	}
-}
 
 func (a argoModel) Outcome() (string, *time.Duration) {
 	switch {
@@ -76,15 +67,12 @@ type flaggerModel struct {
 	m      *flagger.Manifests
 }
 
-func (f flaggerModel) Action(action string) {
-	name, namespace := f.m.Canary.Metadata.Name, f.m.Namespace
-	switch action {
-	case scenario.ActionPromote:
-		f.tester.OpenGate(name, namespace)
-	case scenario.ActionAbort:
-		f.tester.OpenRollback(name, namespace)
-	}
-}
+func (f flaggerModel) Promote() { f.tester.OpenGate(f.m.Canary.Metadata.Name, f.m.Namespace) }
+func (f flaggerModel) Abort()   { f.tester.OpenRollback(f.m.Canary.Metadata.Name, f.m.Namespace) }
+
+// PromoteFull and Retry are not Flagger's (scenario.ActionsFor).
+func (f flaggerModel) PromoteFull() {}
+func (f flaggerModel) Retry()       {}
 
 func (f flaggerModel) Outcome() (string, *time.Duration) {
 	switch f.Phase() {
