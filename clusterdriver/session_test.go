@@ -27,7 +27,7 @@ func dur(d time.Duration) duration.Duration { return duration.Duration{Duration:
 
 // fakePlane's clock moves one second per Advance; it records the faults.
 type fakePlane struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
 	now     time.Duration
 	faults  []string
 	applied []string

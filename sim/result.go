@@ -19,4 +19,3 @@ func (r *run) result() *result.Result {
 	res.Series = stats.Series(r.weights)
 	return res
 }
-
