@@ -4,8 +4,8 @@
 // most 2% of requests failed.
 //
 // The package runs scenarios on the sim backend and depends on nothing
-// else; the cluster backends are opt-in imports (localbackend.New,
-// kindbackend.New) passed as Options.Backend. See Example for its use
+// else; the cluster backends are opt-in imports (local.New,
+// kind.New) passed as Options.Backend. See Example for its use
 // from go test.
 package canarylab
 
@@ -21,7 +21,7 @@ import (
 // Options of a run.
 type Options struct {
 	// Backend runs the scenario; nil is the sim. A cluster backend
-	// (localbackend.New, kindbackend.New) is the caller's to Close.
+	// (local.New, kind.New) is the caller's to Close.
 	Backend runner.Backend
 	// Seed makes a run reproducible: the same seed gives the same result.
 	// 0 is runner.DefaultSeed, as for the CLI.

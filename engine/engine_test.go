@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/duration"
 )
 
 // world records what the engine asks of it, at the clock's time.

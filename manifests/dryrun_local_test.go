@@ -28,13 +28,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/canarylab/canarylab/localcluster/localclustertest"
+	"github.com/canarylab/canarylab/cluster/local/controlplane/controlplanetest"
 )
 
 func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	state := localclustertest.Cluster(t, ctx)
+	state := controlplanetest.Cluster(t, ctx)
 	config, err := state.RESTConfig()
 	if err != nil {
 		t.Fatal(err)

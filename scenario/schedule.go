@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/scenario/duration"
 )
 
 // Timed is one entry of the run's schedule: an action, the start or end

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/scenario/duration"
 )
 
 func dur(d time.Duration) duration.Duration { return duration.Duration{Duration: d} }

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
+	"github.com/canarylab/canarylab/scenario/duration"
 	"gopkg.in/yaml.v3"
 )
 

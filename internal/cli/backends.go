@@ -5,15 +5,15 @@ import (
 	"os"
 	"strings"
 
-	"github.com/canarylab/canarylab/kindbackend"
-	"github.com/canarylab/canarylab/localbackend"
-	"github.com/canarylab/canarylab/localcluster"
+	"github.com/canarylab/canarylab/cluster/kind"
+	"github.com/canarylab/canarylab/cluster/local"
+	"github.com/canarylab/canarylab/cluster/local/controlplane"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/sim"
 )
 
 // backendNames are the backends --backend and --against name.
-var backendNames = []string{sim.Name, localbackend.Name, kindbackend.Name}
+var backendNames = []string{sim.Name, local.Name, kind.Name}
 
 // backendMaker makes a backend by name; tests pass their own.
 type backendMaker func(name string) (runner.Backend, error)
@@ -27,13 +27,13 @@ func openBackend(name string) (runner.Backend, error) {
 	switch name {
 	case sim.Name:
 		return sim.New(), nil
-	case localbackend.Name:
-		cfg := localbackend.DefaultConfig()
+	case local.Name:
+		cfg := local.DefaultConfig()
 		cfg.Dir, cfg.CacheDir, cfg.BinDir, cfg.Keep = os.Getenv("CANARYLAB_LOCAL_DIR"), os.Getenv("CANARYLAB_CACHE_DIR"), os.Getenv("CANARYLAB_BIN_DIR"), keep
-		cfg.Overrides = localcluster.OverridesFrom(os.Getenv)
-		return localbackend.New(cfg), nil
-	case kindbackend.Name:
-		return kindbackend.New(kindbackend.Config{Dir: os.Getenv("CANARYLAB_KIND_DIR"), CacheDir: os.Getenv("CANARYLAB_CACHE_DIR"), Keep: keep}), nil
+		cfg.Overrides = controlplane.OverridesFrom(os.Getenv)
+		return local.New(cfg), nil
+	case kind.Name:
+		return kind.New(kind.Config{Dir: os.Getenv("CANARYLAB_KIND_DIR"), CacheDir: os.Getenv("CANARYLAB_CACHE_DIR"), Keep: keep}), nil
 	}
 	return nil, &usageError{fmt.Errorf("unknown backend %q: use one of %s", name, strings.Join(backendNames, ", "))}
 }

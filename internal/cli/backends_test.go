@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canarylab/canarylab/kindbackend"
-	"github.com/canarylab/canarylab/localbackend"
+	"github.com/canarylab/canarylab/cluster/kind"
+	"github.com/canarylab/canarylab/cluster/local"
 	"github.com/canarylab/canarylab/sim"
 )
 
@@ -20,20 +20,20 @@ func TestOpenBackendConfiguresFromTheEnvironment(t *testing.T) {
 	t.Setenv("CANARYLAB_KEEP", "1")
 	t.Setenv("CANARYLAB_ETCD", "/opt/etcd")
 
-	backend, err := openBackend(localbackend.Name)
+	backend, err := openBackend(local.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := backend.(*localbackend.Backend).Config
+	local := backend.(*local.Backend).Config
 	if local.Dir != "/tmp/local-here" || local.CacheDir != "/tmp/cache-here" || local.BinDir != "/tmp/bin-here" || !local.Keep ||
 		local.Overrides["etcd"] != "/opt/etcd" || local.Warmup == 0 {
 		t.Errorf("local backend configured as %+v", local)
 	}
-	backend, err = openBackend(kindbackend.Name)
+	backend, err = openBackend(kind.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kind := backend.(*kindbackend.Backend).Config; kind.Dir != "/tmp/kind-here" || kind.CacheDir != "/tmp/cache-here" || !kind.Keep {
+	if kind := backend.(*kind.Backend).Config; kind.Dir != "/tmp/kind-here" || kind.CacheDir != "/tmp/cache-here" || !kind.Keep {
 		t.Errorf("kind backend configured as %+v", kind)
 	}
 	if backend, err := openBackend(sim.Name); err != nil || backend.Name() != sim.Name {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/canarylab/canarylab/kindcluster"
-	"github.com/canarylab/canarylab/localcluster"
+	"github.com/canarylab/canarylab/cluster/kind/provision"
+	"github.com/canarylab/canarylab/cluster/local/controlplane"
 	"github.com/canarylab/canarylab/runner"
 )
 
@@ -53,7 +53,7 @@ Each flagger run starts its own Flagger controller, pointed at its own data plan
 	cmd.PersistentFlags().StringVar(&flags.dir, "dir", "", "the cluster's directory (default: <cache dir>/local-cluster, or <cache dir>/kind-<name>)")
 	cmd.PersistentFlags().StringVar(&flags.cacheDir, "cache-dir", "", "where built binaries are cached (default: the user cache directory/canarylab)")
 	cmd.PersistentFlags().StringVar(&flags.binDir, "bin-dir", "", "local: use the binaries in this directory when present")
-	cmd.PersistentFlags().StringVar(&flags.name, "name", kindcluster.DefaultName, "kind: the cluster's name")
+	cmd.PersistentFlags().StringVar(&flags.name, "name", provision.DefaultName, "kind: the cluster's name")
 	up := &cobra.Command{Use: "up", Short: "Start the cluster", RunE: func(cmd *cobra.Command, _ []string) error {
 		if err := flags.resolve(cmd); err != nil {
 			return err
@@ -62,22 +62,22 @@ Each flagger run starts its own Flagger controller, pointed at its own data plan
 			return kindUp(cmd, streams, flags)
 		}
 		log := slog.New(slog.NewTextHandler(streams.Err, nil))
-		builder := &localcluster.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Overrides: localcluster.OverridesFrom(os.Getenv), Log: log}
-		state, err := localcluster.Up(cmd.Context(), localcluster.Options{Dir: flags.dir, Log: log, Builder: builder})
+		builder := &controlplane.Builder{CacheDir: flags.cacheDir, BinDir: flags.binDir, Overrides: controlplane.OverridesFrom(os.Getenv), Log: log}
+		state, err := controlplane.Up(cmd.Context(), controlplane.Options{Dir: flags.dir, Log: log, Builder: builder})
 		if err != nil {
 			return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 		}
 		fmt.Fprintf(streams.Out, "local cluster up: %s\nkubeconfig: %s\n", state.Server, state.Kubeconfig)
 		if flags.flagger {
-			binary, err := localcluster.InstallFlagger(cmd.Context(), state, builder)
+			binary, err := controlplane.InstallFlagger(cmd.Context(), state, builder)
 			if err != nil {
 				return fmt.Errorf("%w: flagger: %w", runner.ErrBackend, err)
 			}
-			fmt.Fprintf(streams.Out, "flagger %s: %s (CRDs applied; each flagger run starts its own controller)\n", localcluster.FlaggerVersion, binary)
+			fmt.Fprintf(streams.Out, "flagger %s: %s (CRDs applied; each flagger run starts its own controller)\n", controlplane.FlaggerVersion, binary)
 		}
 		return nil
 	}}
-	up.Flags().BoolVar(&flags.flagger, "flagger", false, "local: also build (or find) Flagger "+localcluster.FlaggerVersion+" and apply its CRDs")
+	up.Flags().BoolVar(&flags.flagger, "flagger", false, "local: also build (or find) Flagger "+controlplane.FlaggerVersion+" and apply its CRDs")
 	up.Flags().BoolVar(&flags.keep, "keep", false, "kind: keep a cluster whose set-up failed or was interrupted (to debug it)")
 	up.Flags().BoolVar(&flags.reuse, "reuse", false, "kind: run on an existing cluster of this name that canarylab did not create")
 	up.Flags().BoolVar(&flags.dryRun, "dry-run", false, "kind: print the steps and the kind config, create nothing")
@@ -89,13 +89,13 @@ Each flagger run starts its own Flagger controller, pointed at its own data plan
 		if flags.provider == "kind" {
 			return kindStatus(streams, flags)
 		}
-		state, err := localcluster.ReadState(flags.dir)
+		state, err := controlplane.ReadState(flags.dir)
 		if err != nil {
 			fmt.Fprintf(streams.Out, "no local cluster in %s\n", flags.dir)
 			return nil
 		}
 		for _, p := range state.Processes {
-			fmt.Fprintf(streams.Out, "%-24s pid %-8d %s\n", p.Name, p.PID, map[bool]string{true: "running", false: "stopped"}[localcluster.ProcessAlive(p.PID)])
+			fmt.Fprintf(streams.Out, "%-24s pid %-8d %s\n", p.Name, p.PID, map[bool]string{true: "running", false: "stopped"}[controlplane.ProcessAlive(p.PID)])
 		}
 		if !state.Running() {
 			return fmt.Errorf("%w: the local cluster in %s is not fully running; `canarylab cluster down` cleans it up", runner.ErrBackend, flags.dir)
@@ -110,7 +110,7 @@ Each flagger run starts its own Flagger controller, pointed at its own data plan
 		if flags.provider == "kind" {
 			return kindDown(streams, flags)
 		}
-		if err := localcluster.Down(flags.dir, flags.keep); err != nil {
+		if err := controlplane.Down(flags.dir, flags.keep); err != nil {
 			return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 		}
 		fmt.Fprintf(streams.Out, "local cluster in %s is down\n", flags.dir)
@@ -142,7 +142,7 @@ func (f *clusterFlags) resolve(cmd *cobra.Command) error {
 		}
 	}
 	if f.provider == "kind" {
-		if err := kindcluster.ValidateName(f.name); err != nil {
+		if err := provision.ValidateName(f.name); err != nil {
 			return &usageError{fmt.Errorf("--name: %w", err)}
 		}
 		if f.httpPort < 0 || f.httpPort > 65535 {
@@ -150,7 +150,7 @@ func (f *clusterFlags) resolve(cmd *cobra.Command) error {
 		}
 	}
 	if f.cacheDir == "" {
-		dir, err := localcluster.DefaultCacheDir()
+		dir, err := controlplane.DefaultCacheDir()
 		if err != nil {
 			return err
 		}
@@ -166,8 +166,8 @@ func (f *clusterFlags) resolve(cmd *cobra.Command) error {
 	return nil
 }
 
-func (f *clusterFlags) kindOptions(streams Streams) kindcluster.Options {
-	return kindcluster.Options{Name: f.name, Dir: f.dir, HTTPHostPort: f.httpPort, Keep: f.keep, Reuse: f.reuse,
+func (f *clusterFlags) kindOptions(streams Streams) provision.Options {
+	return provision.Options{Name: f.name, Dir: f.dir, HTTPHostPort: f.httpPort, Keep: f.keep, Reuse: f.reuse,
 		Log: slog.New(slog.NewTextHandler(streams.Err, nil))}
 }
 
@@ -176,7 +176,7 @@ func kindUp(cmd *cobra.Command, streams Streams, flags *clusterFlags) error {
 	if flags.dryRun {
 		return kindPlan(streams, opts)
 	}
-	state, err := kindcluster.Up(cmd.Context(), opts)
+	state, err := provision.Up(cmd.Context(), opts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
@@ -192,14 +192,14 @@ func kindUp(cmd *cobra.Command, streams Streams, flags *clusterFlags) error {
 }
 
 // kindPlan prints what `cluster up` would do, touching nothing.
-func kindPlan(streams Streams, opts kindcluster.Options) error {
-	config, err := kindcluster.ConfigYAML(opts)
+func kindPlan(streams Streams, opts provision.Options) error {
+	config, err := provision.ConfigYAML(opts)
 	if err != nil {
 		return err
 	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "kind cluster %s (dry run: nothing is created)\ndirectory: %s\nsteps:\n", opts.Name, opts.Dir)
-	for i, step := range kindcluster.Plan(opts) {
+	for i, step := range provision.Plan(opts) {
 		fmt.Fprintf(&out, "  %d. %s\n", i+1, step)
 	}
 	out.WriteString("config:\n")
@@ -213,7 +213,7 @@ func kindPlan(streams Streams, opts kindcluster.Options) error {
 
 func kindStatus(streams Streams, flags *clusterFlags) error {
 	opts := flags.kindOptions(streams)
-	nodes, err := kindcluster.Status(opts)
+	nodes, err := provision.Status(opts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
@@ -224,7 +224,7 @@ func kindStatus(streams Streams, flags *clusterFlags) error {
 	for _, node := range nodes {
 		fmt.Fprintf(streams.Out, "%-32s %s\n", node.Name, node.Role)
 	}
-	if state, err := kindcluster.ReadState(opts.Dir); err == nil && state.Name == opts.Name {
+	if state, err := provision.ReadState(opts.Dir); err == nil && state.Name == opts.Name {
 		fmt.Fprintf(streams.Out, "kubeconfig: %s\n", state.Kubeconfig)
 		if state.HTTPHostPort != 0 {
 			fmt.Fprintf(streams.Out, "ingress: http://127.0.0.1:%d\n", state.HTTPHostPort)
@@ -235,16 +235,16 @@ func kindStatus(streams Streams, flags *clusterFlags) error {
 
 func kindDown(streams Streams, flags *clusterFlags) error {
 	opts := flags.kindOptions(streams)
-	result, err := kindcluster.Down(opts)
+	result, err := provision.Down(opts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
 	switch result {
-	case kindcluster.Deleted:
+	case provision.Deleted:
 		fmt.Fprintf(streams.Out, "kind cluster %s deleted\n", opts.Name)
-	case kindcluster.Absent:
+	case provision.Absent:
 		fmt.Fprintf(streams.Out, "no kind cluster named %s\n", opts.Name)
-	case kindcluster.LeftInPlace:
+	case provision.LeftInPlace:
 		fmt.Fprintf(streams.Out, "kind cluster %s left running: canarylab did not create it (forgot it; `kind delete cluster --name %s` deletes it)\n", opts.Name, opts.Name)
 	}
 	return nil

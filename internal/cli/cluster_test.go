@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canarylab/canarylab/kindcluster"
+	"github.com/canarylab/canarylab/cluster/kind/provision"
 )
 
 // The dry run prints the plan and the kind config, and needs no Docker.
@@ -21,17 +21,17 @@ func TestKindClusterUpDryRun(t *testing.T) {
 	for _, step := range steps {
 		names = append(names, step[1])
 	}
-	if got, want := strings.Join(names, ","), strings.Join(kindcluster.Plan(kindcluster.Options{}), ","); got != want || got == "" {
+	if got, want := strings.Join(names, ","), strings.Join(provision.Plan(provision.Options{}), ","); got != want || got == "" {
 		t.Errorf("steps %q, want %q:\n%s", got, want, stdout)
 	}
 	for _, want := range []string{"kind cluster ci-7 (dry run", "directory: " + dir, "apiVersion: kind.x-k8s.io/v1alpha4", "name: ci-7",
-		"image: " + kindcluster.NodeImage, "containerPort: 30080", "hostPort: 18080", "listenAddress: 127.0.0.1"} {
+		"image: " + provision.NodeImage, "containerPort: 30080", "hostPort: 18080", "listenAddress: 127.0.0.1"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("dry run does not show %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(kindcluster.NodeImage, "@sha256:") {
-		t.Errorf("node image %s is not pinned by digest", kindcluster.NodeImage)
+	if !strings.Contains(provision.NodeImage, "@sha256:") {
+		t.Errorf("node image %s is not pinned by digest", provision.NodeImage)
 	}
 
 	code, stdout, _ = run(t, "cluster", "up", "--provider", "kind", "--dry-run", "--dir", dir)

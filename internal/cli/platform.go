@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/canarylab/canarylab/localcluster"
-	"github.com/canarylab/canarylab/platform"
+	"github.com/canarylab/canarylab/cluster/kind/platform"
+	"github.com/canarylab/canarylab/cluster/local/controlplane"
 	"github.com/canarylab/canarylab/runner"
 )
 
@@ -35,7 +35,7 @@ rebuild canarylab: the platform install refuses any file whose digest is missing
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cacheDir == "" {
-				dir, err := localcluster.DefaultCacheDir()
+				dir, err := controlplane.DefaultCacheDir()
 				if err != nil {
 					return err
 				}
@@ -43,7 +43,7 @@ rebuild canarylab: the platform install refuses any file whose digest is missing
 			}
 			log := slog.New(slog.NewTextHandler(streams.Err, nil))
 			found, err := platform.Digests(cmd.Context(), platform.Options{CacheDir: filepath.Join(cacheDir, "platform"), Log: log,
-				Builder: &localcluster.Builder{CacheDir: cacheDir, Log: log}})
+				Builder: &controlplane.Builder{CacheDir: cacheDir, Log: log}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", runner.ErrBackend, err)
 			}

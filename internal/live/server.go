@@ -27,11 +27,11 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/duration"
 )
 
 //go:embed page.html app.js app.css

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
+	"github.com/canarylab/canarylab/scenario/duration"
 	"github.com/canarylab/canarylab/sim/metricstore"
 	"github.com/canarylab/canarylab/sim/vclock"
 )

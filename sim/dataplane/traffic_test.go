@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
 	"github.com/canarylab/canarylab/fixtures"
+	"github.com/canarylab/canarylab/scenario/duration"
 	"github.com/canarylab/canarylab/sim/metricstore"
 	"github.com/canarylab/canarylab/sim/vclock"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canarylab/canarylab/duration"
+	"github.com/canarylab/canarylab/scenario/duration"
 )
 
 // MaxCallbacksPerSecond bounds the callbacks the loop runs within one

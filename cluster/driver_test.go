@@ -1,0 +1,227 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/scenario"
+)
+
+func load(t *testing.T, path string) *scenario.Scenario {
+	t.Helper()
+	sc, err := scenario.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func TestObjectsLabelAndNamespace(t *testing.T) {
+	sc := load(t, "../scenarios/canary-demo-promoted.yaml")
+	objects, err := Objects(sc.Documents, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, obj := range objects {
+		kinds[obj.GetKind()]++
+		if obj.GetNamespace() != "team-a" {
+			t.Errorf("%s %s: namespace %q, want team-a", obj.GetKind(), obj.GetName(), obj.GetNamespace())
+		}
+		if obj.GetLabels()[ManagedByLabel] != ManagedBy {
+			t.Errorf("%s %s is not labelled as canarylab's", obj.GetKind(), obj.GetName())
+		}
+		if !strings.Contains(obj.Where, ".yaml:") {
+			t.Errorf("%s %s: where %q has no file:line", obj.GetKind(), obj.GetName(), obj.Where)
+		}
+	}
+	if kinds["Rollout"] != 1 || kinds["Service"] != 2 || kinds["VirtualService"] != 1 {
+		t.Errorf("kinds = %v", kinds)
+	}
+}
+
+func TestObjectsRejectsUnknownKind(t *testing.T) {
+	docs := []scenario.Document{{File: "m.yaml", Line: 7, Kind: "StatefulSet", Name: "x", Raw: []byte("kind: StatefulSet\n")}}
+	_, err := Objects(docs, "default")
+	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "m.yaml:7") || !strings.Contains(err.Error(), "StatefulSet") {
+		t.Fatalf("err = %v; want an invalid-input error naming m.yaml:7 and the kind", err)
+	}
+}
+
+func TestSetImageAndAnnotations(t *testing.T) {
+	sc := load(t, "../scenarios/canary-demo-promoted.yaml")
+	objects, err := Objects(sc.Documents, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Namespace: "default", Rollout: "demo", Objects: objects}
+	if err := d.SetImage("canarylab/demo:green", map[string]string{PodReadyDelayAnnotation: "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := d.Object("Rollout", "demo")
+	containers, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
+	if got := containers[0].(map[string]any)["image"]; got != "canarylab/demo:green" {
+		t.Errorf("image = %v", got)
+	}
+	annotations, _, _ := unstructured.NestedStringMap(ro.Object, "spec", "template", "metadata", "annotations")
+	if annotations[PodReadyDelayAnnotation] != "3s" {
+		t.Errorf("annotations = %v", annotations)
+	}
+	d.Container = 3
+	if err := d.SetImage("x", nil); err == nil {
+		t.Error("a missing container was accepted")
+	}
+}
+
+func rolloutObject(status map[string]any, paused bool) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "demo", "namespace": "default", "generation": int64(2)},
+		"spec": map[string]any{"paused": paused, "strategy": map[string]any{"canary": map[string]any{"steps": []any{
+			map[string]any{"setWeight": int64(20)}, map[string]any{"pause": map[string]any{}}, map[string]any{"setWeight": int64(50)}}}}},
+		"status": status,
+	}}
+}
+
+func fakeClient(objects ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{Rollouts: "RolloutList"}, objects...)
+}
+
+func getStatus(t *testing.T, d *Driver) map[string]any {
+	t.Helper()
+	ro, err := d.Client.Resource(Rollouts).Namespace("default").Get(context.Background(), "demo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, _ := unstructured.NestedMap(ro.Object, "status")
+	return status
+}
+
+// The actions make the plugin's patches: promote clears pause conditions,
+// or moves past the current step when there are none; abort and retry
+// set status.abort.
+func TestActionsPatchLikeThePlugin(t *testing.T) {
+	ctx := context.Background()
+	paused := rolloutObject(map[string]any{"currentStepIndex": int64(1), "pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}}, false)
+	d := &Driver{Client: fakeClient(paused), Namespace: "default", Rollout: "demo"}
+	if err := d.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status := getStatus(t, d); status["pauseConditions"] != nil || status["currentStepIndex"] != int64(1) {
+		t.Errorf("after promote of a paused rollout: status %v; want pause conditions cleared, step unchanged", status)
+	}
+
+	running := rolloutObject(map[string]any{"currentStepIndex": int64(0)}, true)
+	d = &Driver{Client: fakeClient(running), Namespace: "default", Rollout: "demo"}
+	if err := d.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status := getStatus(t, d); status["currentStepIndex"] != int64(1) {
+		t.Errorf("after promote without pause conditions: status %v; want step 1", status)
+	}
+	ro, _ := d.Client.Resource(Rollouts).Namespace("default").Get(ctx, "demo", metav1.GetOptions{})
+	if p, _, _ := unstructured.NestedBool(ro.Object, "spec", "paused"); p {
+		t.Error("promote left spec.paused set")
+	}
+
+	if err := d.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status := getStatus(t, d); status["abort"] != true {
+		t.Errorf("after abort: status %v", status)
+	}
+	if err := d.Retry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status := getStatus(t, d); status["abort"] != false {
+		t.Errorf("after retry: status %v", status)
+	}
+}
+
+// The observer turns a sequence of Rollout, AnalysisRun and ReplicaSet
+// states into the sim's timeline events.
+func TestObserverTimeline(t *testing.T) {
+	now := time.Duration(0)
+	var events []result.Event
+	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
+		Emit: func(e result.Event) { events = append(events, e) }}
+	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
+	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+
+	status := func(step int64, phase string, extra map[string]any) *unstructured.Unstructured {
+		s := map[string]any{"currentStepIndex": step, "phase": phase, "observedGeneration": "2", "stableRS": "aaa", "currentPodHash": "bbb"}
+		for k, v := range extra {
+			s[k] = v
+		}
+		return rolloutObject(s, false)
+	}
+	o.onRollout(rolloutObject(map[string]any{"currentStepIndex": int64(3), "phase": "Healthy", "observedGeneration": "2", "stableRS": "aaa", "currentPodHash": "aaa"}, false), false)
+	o.MarkReleased()
+	if len(events) != 0 {
+		t.Fatalf("events before the release: %v", events)
+	}
+	now = 500 * time.Millisecond
+	o.onRollout(status(0, "Progressing", nil), false)
+	now = time.Second
+	o.onRollout(status(1, "Paused", map[string]any{"pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}}), false)
+	now = 2 * time.Second
+	o.onAnalysisRun(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "run-1"},
+		"status": map[string]any{"phase": "Failed", "metricResults": []any{map[string]any{"name": "success-rate",
+			"measurements": []any{map[string]any{"phase": "Failed", "value": "[0.5]", "startedAt": "t1", "finishedAt": "t1"}}}}}}}, false)
+	now = 3 * time.Second
+	o.onRollout(status(1, "Degraded", map[string]any{"abort": true, "message": "RolloutAborted: metric failed"}), false)
+
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	want := []string{result.StepStarted, result.StepCompleted, result.StepStarted, result.PauseStarted, result.RolloutPaused,
+		result.AnalysisRunStarted, result.MeasurementTaken, result.AnalysisRunCompleted, result.RolloutAborted}
+	if strings.Join(types, ",") != strings.Join(want, ",") {
+		t.Fatalf("events:\n got %v\nwant %v", types, want)
+	}
+	if o.AbortedAt == nil || *o.AbortedAt != 3*time.Second || o.PausedAt != nil {
+		t.Errorf("aborted at %v, paused at %v; want aborted at 3s and no pause", o.AbortedAt, o.PausedAt)
+	}
+	if events[6].Value != "[0.5]" || events[6].Metric != "success-rate" {
+		t.Errorf("measurement event = %+v", events[6])
+	}
+
+	// The canary scaled to 0 after the abort.
+	owner := []any{map[string]any{"kind": "Rollout", "name": "demo", "apiVersion": "argoproj.io/v1alpha1", "uid": "u"}}
+	rs := func(replicas int64) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "demo-bbb", "ownerReferences": owner,
+			"labels": map[string]any{"rollouts-pod-template-hash": "bbb"}}, "spec": map[string]any{"replicas": replicas}}}
+	}
+	o.onReplicaSet(rs(1), false)
+	o.onReplicaSet(rs(0), false)
+	if last := events[len(events)-1]; last.Type != result.CanaryScaledDown {
+		t.Errorf("last event %v, want CanaryScaledDown", last.Type)
+	}
+}
+
+func TestVirtualServiceRoutes(t *testing.T) {
+	o := &Observer{VirtualService: "demo", ManagedRoutes: []string{"primary"}}
+	o.snapshot = Snapshot{}
+	vs := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "demo"}, "spec": map[string]any{"http": []any{
+		map[string]any{"name": "other", "route": []any{map[string]any{"destination": map[string]any{"host": "x"}, "weight": int64(100)}}},
+		map[string]any{"name": "primary", "route": []any{
+			map[string]any{"destination": map[string]any{"host": "demo-stable.default.svc.cluster.local"}, "weight": int64(80)},
+			map[string]any{"destination": map[string]any{"host": "demo", "subset": "canary"}, "weight": int64(20)}}}}}}}
+	o.onVirtualService(vs, false)
+	got := o.snapshot.Routes
+	if len(got) != 2 || got[0] != (Route{"demo-stable", 80}) || got[1] != (Route{"canary", 20}) {
+		t.Errorf("routes = %v", got)
+	}
+}
