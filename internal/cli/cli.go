@@ -16,7 +16,6 @@ import (
 
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
 // Exit codes (docs/architecture.md#cli-and-exit-codes).
@@ -43,10 +42,9 @@ func Main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go handleSignals(signals, os.Stderr, cancel, func() {
-		metricstore.RemoveProcessDirs()
-		os.Exit(ExitInterrupted)
-	})
+	// The sim's metric store writes nothing to disk, so exiting at once
+	// leaves nothing of it to clean up.
+	go handleSignals(signals, os.Stderr, cancel, func() { os.Exit(ExitInterrupted) })
 	code := Run(ctx, Streams{Out: os.Stdout, Err: os.Stderr}, os.Args[1:])
 	signal.Stop(signals)
 	cancel()

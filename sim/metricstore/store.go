@@ -1,31 +1,33 @@
-// Package metricstore is the sim's Prometheus: samples are appended to a real
-// TSDB head (in memory, no WAL) and queried with the real PromQL engine, so
-// analysis templates are judged by the same query semantics as in a cluster.
+// Package metricstore is the sim's Prometheus: samples are kept in an
+// in-memory store that implements Prometheus' storage interface and are
+// queried with the real PromQL engine, so analysis templates are judged by
+// the same query semantics as in a cluster.
 package metricstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"os"
-	"path/filepath"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
 )
 
 // Epoch is virtual time zero (the release) as a wall-clock instant, fixed so
 // that sample timestamps, and hence results, do not depend on when a run happens.
-// It sits mid-day so a run never crosses the head's chunk-range boundary,
-// which would cut and memory-map chunks to disk.
 var Epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // Bounds on one query, checked before it runs (ParseExpr) and while it
@@ -72,62 +74,45 @@ func sharedEngine() *promql.Engine {
 	return engine
 }
 
-// Store is one run's Prometheus.
+// Store is one run's Prometheus. It keeps samples in memory and hands them
+// to the engine through Prometheus' storage interface (Querier) rather than
+// a TSDB head: the tsdb package imports Prometheus' config, and with it the
+// AWS, Azure and Google cloud SDKs, into every user of this library, while a
+// run's few hundred series with a few hundred samples each need none of the
+// head's chunk encoding, memory-mapping or garbage collection.
+//
+// It is safe for concurrent use, as the TSDB head was: queries may run
+// while another goroutine appends.
 type Store struct {
-	head     *tsdb.Head
-	chunkDir string
+	mu     sync.RWMutex
+	series []*memSeries
+	// byHash finds a series by its labels' hash; hashes that collide share
+	// an entry and are told apart by their labels.
+	byHash map[uint64][]int
+	// undo records, per sample of the Append in progress, the series and its
+	// length before the sample, so a failed scrape leaves none of its samples.
+	undo []undoEntry
 }
 
-// New opens an empty in-memory TSDB head.
+// memSeries is one series: its labels and its samples in time order.
+type memSeries struct {
+	labels labels.Labels
+	points points
+}
+
+type undoEntry struct{ series, length int }
+
+// New makes an empty store.
 func New() (*Store, error) {
-	// The head needs a directory for chunks it memory-maps once they are
-	// full; a run's few hundred samples per series never fill one, so the
-	// directory stays empty and is removed on Close.
-	dir, err := os.MkdirTemp("", processDirPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("creating TSDB chunk directory: %w", err)
-	}
-	opts := tsdb.DefaultHeadOptions()
-	opts.ChunkDirRoot = dir
-	opts.ChunkRange = int64(24 * time.Hour / time.Millisecond)
-	// A run has a few hundred series: the default 16384 stripes cost more
-	// to allocate and clear than the whole run's queries.
-	opts.StripeSize = 64
-	opts.ChunkWriteBufferSize = chunks.MinWriteBufferSize
-	head, err := tsdb.NewHead(nil, nil, nil, nil, opts, nil)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("opening TSDB head: %w", err)
-	}
-	if err := head.Init(0); err != nil {
-		head.Close()
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initialising TSDB head: %w", err)
-	}
-	return &Store{head: head, chunkDir: dir}, nil
+	return &Store{byHash: map[uint64][]int{}}, nil
 }
 
-// processDirPrefix names this process's chunk directories, so that an
-// exit that skips Close can still remove them (RemoveProcessDirs).
-func processDirPrefix() string { return fmt.Sprintf("canarylab-tsdb-%d-", os.Getpid()) }
-
-// RemoveProcessDirs removes every chunk directory of this process's
-// stores, for an exit that cannot wait for their Close.
-func RemoveProcessDirs() error {
-	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), processDirPrefix()+"*"))
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, dir := range dirs {
-		errs = append(errs, os.RemoveAll(dir))
-	}
-	return errors.Join(errs...)
-}
-
-// Close releases the head and its directory.
+// Close drops the samples.
 func (s *Store) Close() error {
-	return errors.Join(s.head.Close(), os.RemoveAll(s.chunkDir))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.series, s.byHash, s.undo = nil, map[uint64][]int{}, nil
+	return nil
 }
 
 // Timestamp converts virtual time to a Prometheus timestamp (ms).
@@ -142,25 +127,107 @@ type Sample struct {
 	Ref    *storage.SeriesRef
 }
 
-// Append stores one scrape: every sample at the same virtual time.
+// Append stores one scrape: every sample at the same virtual time. It
+// stores all of them or, if one is refused, none. A sample older than its
+// series' last one is refused (storage.ErrOutOfOrderSample), and so is one
+// at the same time with another value (storage.ErrDuplicateSampleForTimestamp);
+// one repeating the last sample exactly is ignored, as Prometheus ignores
+// the duplicates federation produces.
 func (s *Store) Append(at time.Duration, samples []Sample) error {
-	app := s.head.Appender(context.Background())
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	ts := Timestamp(at)
+	s.undo = s.undo[:0]
 	for _, sample := range samples {
-		var ref storage.SeriesRef
-		if sample.Ref != nil {
-			ref = *sample.Ref
+		index, err := s.lookup(sample)
+		if err == nil {
+			err = s.series[index].append(ts, sample.Value)
 		}
-		newRef, err := app.Append(ref, sample.Labels, ts, sample.Value)
 		if err != nil {
-			_ = app.Rollback()
+			s.rollback()
 			return fmt.Errorf("appending %s: %w", sample.Labels, err)
 		}
 		if sample.Ref != nil {
-			*sample.Ref = newRef
+			*sample.Ref = storage.SeriesRef(index + 1)
 		}
 	}
-	return app.Commit()
+	return nil
+}
+
+// lookup returns the index of the sample's series, creating it if new. A
+// ref is only a hint: one from another store, or stale, falls back to the
+// labels. Series created by a scrape that fails are kept, empty, as the
+// TSDB keeps them, so series are numbered in the same order.
+func (s *Store) lookup(sample Sample) (int, error) {
+	if sample.Ref != nil {
+		if i := int(*sample.Ref) - 1; i >= 0 && i < len(s.series) && labels.Equal(s.series[i].labels, sample.Labels) {
+			s.undo = append(s.undo, undoEntry{i, len(s.series[i].points)})
+			return i, nil
+		}
+	}
+	lset := sample.Labels.WithoutEmpty()
+	if lset.IsEmpty() {
+		return 0, errors.New("empty label set")
+	}
+	if name, dup := lset.HasDuplicateLabelNames(); dup {
+		return 0, fmt.Errorf("label name %q is not unique", name)
+	}
+	hash := lset.Hash()
+	index := -1
+	for _, i := range s.byHash[hash] {
+		if labels.Equal(s.series[i].labels, lset) {
+			index = i
+			break
+		}
+	}
+	if index < 0 {
+		index = len(s.series)
+		s.series = append(s.series, &memSeries{labels: lset})
+		s.byHash[hash] = append(s.byHash[hash], index)
+	}
+	s.undo = append(s.undo, undoEntry{index, len(s.series[index].points)})
+	return index, nil
+}
+
+// rollback undoes the Append in progress. Undone in reverse, a series
+// appended to twice ends at its length before the first.
+func (s *Store) rollback() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		u := s.undo[i]
+		s.series[u.series].points = s.series[u.series].points[:u.length]
+	}
+	s.undo = s.undo[:0]
+}
+
+func (m *memSeries) append(t int64, v float64) error {
+	if n := len(m.points); n > 0 {
+		last := m.points[n-1]
+		switch {
+		case t < last.t:
+			return fmt.Errorf("sample at %s is before the series' last at %s: %w", virtual(t), virtual(last.t), storage.ErrOutOfOrderSample)
+		case t == last.t && math.Float64bits(v) == math.Float64bits(last.f):
+			return nil
+		case t == last.t:
+			return storage.NewDuplicateFloatErr(t, last.f, v)
+		}
+	}
+	m.points = append(m.points, point{t: t, f: v})
+	return nil
+}
+
+// virtual is the virtual time of a timestamp, for messages.
+func virtual(t int64) time.Duration { return time.Duration(t-Epoch.UnixMilli()) * time.Millisecond }
+
+// between returns the samples in [mint, maxt]. An Append only adds after
+// the samples stored before it and a failed one only takes back its own, so
+// the slice a query holds stays valid whatever is appended later.
+func (m *memSeries) between(mint, maxt int64) points {
+	lo := sort.Search(len(m.points), func(i int) bool { return m.points[i].t >= mint })
+	hi := sort.Search(len(m.points), func(i int) bool { return m.points[i].t > maxt })
+	if lo >= hi {
+		return nil
+	}
+	return m.points[lo:hi:hi]
 }
 
 // Query runs an instant PromQL query at virtual time at.
@@ -192,10 +259,140 @@ func execute(ctx context.Context, q promql.Query, err error) (model.Value, error
 	return toModel(res.Value), nil
 }
 
-// Querier makes the store a storage.Queryable over its head.
+// Querier makes the store a storage.Queryable: the engine asks it for the
+// series a selector names, over the time range the query needs.
 func (s *Store) Querier(mint, maxt int64) (storage.Querier, error) {
-	return tsdb.NewBlockQuerier(tsdb.NewRangeHead(s.head, mint, maxt), mint, maxt)
+	return &querier{store: s, mint: mint, maxt: maxt}, nil
 }
+
+type querier struct {
+	store      *Store
+	mint, maxt int64
+}
+
+// Select returns the series the matchers select that have samples in the
+// hints' time range (the querier's without hints). Unsorted, they come in
+// the order the series were created, which is the order the TSDB head gave
+// and the order an instant query's vector keeps.
+func (q *querier) Select(_ context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+	mint, maxt, limit := q.mint, q.maxt, 0
+	if hints != nil {
+		mint, maxt, limit = hints.Start, hints.End, hints.Limit
+	}
+	var selected []storage.Series
+	q.store.mu.RLock()
+	for _, m := range q.store.series {
+		if !matches(m.labels, matchers) {
+			continue
+		}
+		if pts := m.between(mint, maxt); len(pts) > 0 {
+			selected = append(selected, listSeries(m.labels, pts))
+		}
+	}
+	q.store.mu.RUnlock()
+	if len(selected) == 0 {
+		return storage.EmptySeriesSet()
+	}
+	if sortSeries {
+		slices.SortFunc(selected, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
+	}
+	if limit > 0 && len(selected) > limit {
+		selected = selected[:limit]
+	}
+	return &seriesSet{series: selected, next: -1}
+}
+
+// LabelValues returns the sorted values of a label among the series the
+// matchers select that have samples in the querier's range.
+func (q *querier) LabelValues(_ context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.labelStrings(hints, matchers, func(lset labels.Labels, add func(string)) {
+		if value := lset.Get(name); value != "" {
+			add(value)
+		}
+	}), nil, nil
+}
+
+// LabelNames returns the sorted label names of the series the matchers
+// select that have samples in the querier's range.
+func (q *querier) LabelNames(_ context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.labelStrings(hints, matchers, func(lset labels.Labels, add func(string)) {
+		lset.Range(func(l labels.Label) { add(l.Name) })
+	}), nil, nil
+}
+
+func (q *querier) labelStrings(hints *storage.LabelHints, matchers []*labels.Matcher, collect func(labels.Labels, func(string))) []string {
+	seen := map[string]struct{}{}
+	q.store.mu.RLock()
+	for _, m := range q.store.series {
+		if matches(m.labels, matchers) && len(m.between(q.mint, q.maxt)) > 0 {
+			collect(m.labels, func(s string) { seen[s] = struct{}{} })
+		}
+	}
+	q.store.mu.RUnlock()
+	out := slices.Sorted(maps.Keys(seen))
+	if hints != nil && hints.Limit > 0 && len(out) > hints.Limit {
+		out = out[:hints.Limit]
+	}
+	return out
+}
+
+// Close releases nothing: a querier holds no resources.
+func (*querier) Close() error { return nil }
+
+func matches(lset labels.Labels, matchers []*labels.Matcher) bool {
+	for _, m := range matchers {
+		if !m.Matches(lset.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+// listSeries is a series over a slice of its samples. The engine hands back
+// the iterator of the previous series; reusing it saves an allocation per
+// series per selector.
+func listSeries(lset labels.Labels, pts points) storage.Series {
+	return &storage.SeriesEntry{Lset: lset, SampleIteratorFn: func(it chunkenc.Iterator) chunkenc.Iterator {
+		if reusable, ok := it.(interface{ Reset(storage.Samples) }); ok {
+			reusable.Reset(pts)
+			return it
+		}
+		return storage.NewListSeriesIterator(pts)
+	}}
+}
+
+// seriesSet walks a slice of series; the storage package has no such set.
+type seriesSet struct {
+	series []storage.Series
+	next   int
+}
+
+func (s *seriesSet) Next() bool                      { s.next++; return s.next < len(s.series) }
+func (s *seriesSet) At() storage.Series              { return s.series[s.next] }
+func (*seriesSet) Err() error                        { return nil }
+func (*seriesSet) Warnings() annotations.Annotations { return nil }
+
+// point is one float sample. Its methods have pointer receivers so that
+// points hands out &p[i] as a chunks.Sample without allocating.
+type point struct {
+	t int64
+	f float64
+}
+
+func (p *point) T() int64                    { return p.t }
+func (*point) ST() int64                     { return 0 }
+func (p *point) F() float64                  { return p.f }
+func (*point) H() *histogram.Histogram       { return nil }
+func (*point) FH() *histogram.FloatHistogram { return nil }
+func (*point) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (p *point) Copy() chunks.Sample         { c := *p; return &c }
+
+// points are a series' samples as storage.Samples, for the storage
+// package's list iterator.
+type points []point
+
+func (p points) Get(i int) chunks.Sample { return &p[i] }
+func (p points) Len() int                { return len(p) }
 
 // ParseExpr checks a query's syntax and bounds, for validation before a run.
 func ParseExpr(query string) error {
