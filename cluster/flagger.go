@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/flagger"
 )
 
 // Resources of Flagger scenarios.
@@ -138,7 +138,7 @@ func (s *Session) runCanary(ctx context.Context) (res *result.Result, err error)
 // to a ready primary and has scaled the target to 0.
 func (s *Session) initialized(snapshot Snapshot) bool {
 	c := s.Canary
-	if snapshot.Canary.Phase != CanaryInitialized {
+	if snapshot.Canary.Phase != flagger.PhaseInitialized {
 		return false
 	}
 	routed := false
@@ -157,24 +157,14 @@ func (s *Session) initialized(snapshot Snapshot) bool {
 	return routed && primaryReady
 }
 
-// canaryOutcome is the Canary's state (docs/architecture.md#outcomes):
-// Succeeded is promoted, Failed rolled back, Waiting or WaitingPromotion a
-// wait for a person, anything else degraded.
+// canaryOutcome is the controller's rule (flagger.Outcome) on what the
+// observer saw.
 func (s *Session) canaryOutcome(snapshot Snapshot) (string, *time.Duration) {
 	o := s.CanaryObserver
-	phase := snapshot.Canary.Phase
 	o.mu.Lock()
-	promoted, failed, waiting := o.PromotedAt, o.FailedAt, o.WaitingAt
+	reached := flagger.Reached{Succeeded: o.PromotedAt, Failed: o.FailedAt, Waiting: o.WaitingAt}
 	o.mu.Unlock()
-	switch {
-	case promoted != nil && phase == CanarySucceeded:
-		return scenario.OutcomePromoted, promoted
-	case failed != nil && phase == CanaryFailed:
-		return scenario.OutcomeRolledBack, failed
-	case waiting != nil && (phase == CanaryWaiting || phase == CanaryWaitingPromotion):
-		return scenario.OutcomePaused, waiting
-	}
-	return scenario.OutcomeDegraded, nil
+	return flagger.Outcome(snapshot.Canary.Phase, reached)
 }
 
 // canarySettled: the target is scaled to 0 and the primary runs one

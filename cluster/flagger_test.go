@@ -19,6 +19,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
 )
@@ -144,12 +145,12 @@ func TestCanaryOutcomeAndSettled(t *testing.T) {
 		promoted, failed, waiting *time.Duration
 		want                      string
 	}{
-		{phase: CanarySucceeded, promoted: &at, want: "promoted at 20s"},
-		{phase: CanaryFailed, failed: &at, want: "rolled-back at 20s"},
-		{phase: CanaryWaitingPromotion, waiting: &at, want: "paused at 20s"},
-		{phase: CanaryWaiting, waiting: &at, want: "paused at 20s"},
-		{phase: CanaryProgressing, want: "degraded now"},
-		{phase: CanaryPromoting, want: "degraded now"},
+		{phase: flagger.PhaseSucceeded, promoted: &at, want: "promoted at 20s"},
+		{phase: flagger.PhaseFailed, failed: &at, want: "rolled-back at 20s"},
+		{phase: flagger.PhaseWaitingPromotion, waiting: &at, want: "paused at 20s"},
+		{phase: flagger.PhaseWaiting, waiting: &at, want: "paused at 20s"},
+		{phase: flagger.PhaseProgressing, want: "degraded now"},
+		{phase: flagger.PhasePromoting, want: "degraded now"},
 	} {
 		s := &Session{Canary: testCanary(), CanaryObserver: &CanaryObserver{Canary: testCanary(),
 			PromotedAt: tc.promoted, FailedAt: tc.failed, WaitingAt: tc.waiting}}
@@ -250,7 +251,7 @@ func TestFlaggerMessagesJoinEvents(t *testing.T) {
 	}
 	plane.now = time.Minute
 	weight := func(w int) *int { return &w }
-	s.Emit(result.Event{AtSeconds: 9.3, Type: result.CanaryPhaseChanged, Phase: CanaryProgressing})
+	s.Emit(result.Event{AtSeconds: 9.3, Type: result.CanaryPhaseChanged, Phase: flagger.PhaseProgressing})
 	message(-5*time.Second, "Initialization done! demo.default")
 	message(9250*time.Millisecond, "New revision detected! Scaling up demo.default")
 	message(19200*time.Millisecond, "Advance demo.default canary weight 25")
@@ -261,7 +262,7 @@ func TestFlaggerMessagesJoinEvents(t *testing.T) {
 	message(49*time.Second, "Rolling back demo.default failed checks threshold reached 2")
 	message(49100*time.Millisecond, "Canary failed! Scaling down demo.default")
 	s.Emit(result.Event{AtSeconds: 49.2, Type: result.WeightChanged, CanaryWeight: weight(0)})
-	s.Emit(result.Event{AtSeconds: 49.3, Type: result.CanaryPhaseChanged, Phase: CanaryFailed})
+	s.Emit(result.Event{AtSeconds: 49.3, Type: result.CanaryPhaseChanged, Phase: flagger.PhaseFailed})
 	// A weight no message explains, well after one that would.
 	s.Emit(result.Event{AtSeconds: 58, Type: result.WeightChanged, CanaryWeight: weight(25)})
 

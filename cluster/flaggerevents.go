@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 )
 
@@ -79,34 +80,34 @@ var messageRules = []struct {
 		return []messageTarget{{result.WeightChanged, strconv.Itoa(100 - primary)}}
 	}},
 	{pattern: regexp.MustCompile(`^Routing all traffic to primary`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.WeightChanged, "0"}, {result.CanaryPhaseChanged, CanaryFinalising}}
+		return []messageTarget{{result.WeightChanged, "0"}, {result.CanaryPhaseChanged, flagger.PhaseFinalising}}
 	}},
 	{pattern: regexp.MustCompile(`^Routing all traffic to canary`), targets: func([]string) []messageTarget {
 		return []messageTarget{{result.WeightChanged, "100"}}
 	}},
 	{pattern: regexp.MustCompile(`^New revision detected! Restarting analysis`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.WeightChanged, "0"}, {result.CanaryPhaseChanged, CanaryProgressing}}
+		return []messageTarget{{result.WeightChanged, "0"}, {result.CanaryPhaseChanged, flagger.PhaseProgressing}}
 	}},
 	{pattern: regexp.MustCompile(`^New revision detected!`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanaryProgressing}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhaseProgressing}}
 	}},
 	{pattern: regexp.MustCompile(`^Copying \S+ template spec to`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanaryPromoting}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhasePromoting}}
 	}},
 	{pattern: regexp.MustCompile(`^Promotion completed!`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanarySucceeded}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhaseSucceeded}}
 	}},
 	{pattern: regexp.MustCompile(`^(Canary failed!|Promotion of \S+ failed)`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanaryFailed}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhaseFailed}}
 	}},
 	{pattern: regexp.MustCompile(`^Rolling back `), targets: func([]string) []messageTarget {
 		return []messageTarget{{result.WeightChanged, "0"}}
 	}},
 	{pattern: regexp.MustCompile(`^Halt \S+ advancement waiting for promotion approval`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanaryWaitingPromotion}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhaseWaitingPromotion}}
 	}},
 	{pattern: regexp.MustCompile(`^Halt \S+ advancement waiting for approval`), targets: func([]string) []messageTarget {
-		return []messageTarget{{result.CanaryPhaseChanged, CanaryWaiting}}
+		return []messageTarget{{result.CanaryPhaseChanged, flagger.PhaseWaiting}}
 	}},
 	// Checks that fail without a metric: hooks.
 	{pattern: regexp.MustCompile(`^Halt \S+ advancement (pre-rollout check|external check)`), targets: func([]string) []messageTarget {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/sim/dataplane"
 )
@@ -29,18 +30,6 @@ type CanaryStatus struct {
 	// TargetImage is the image of the target Deployment's template.
 	TargetImage string
 }
-
-// Flagger's Canary phases (FL pkg/apis/flagger/v1beta1/status.go).
-const (
-	CanaryInitialized      = "Initialized"
-	CanaryWaiting          = "Waiting"
-	CanaryProgressing      = "Progressing"
-	CanaryWaitingPromotion = "WaitingPromotion"
-	CanaryPromoting        = "Promoting"
-	CanaryFinalising       = "Finalising"
-	CanarySucceeded        = "Succeeded"
-	CanaryFailed           = "Failed"
-)
 
 // selectorLabels are the pod labels Flagger selects by, in its order
 // (cmd/flagger/main.go -selector-labels default).
@@ -206,11 +195,11 @@ func (o *CanaryObserver) onCanary(canary *unstructured.Unstructured, deleted boo
 	o.emit(result.Event{Type: result.CanaryPhaseChanged, Phase: status.Phase})
 	now := o.Clock()
 	switch status.Phase {
-	case CanarySucceeded:
+	case flagger.PhaseSucceeded:
 		o.PromotedAt, o.FailedAt, o.WaitingAt = &now, nil, nil
-	case CanaryFailed:
+	case flagger.PhaseFailed:
 		o.PromotedAt, o.FailedAt, o.WaitingAt = nil, &now, nil
-	case CanaryWaiting, CanaryWaitingPromotion:
+	case flagger.PhaseWaiting, flagger.PhaseWaitingPromotion:
 		o.PromotedAt, o.FailedAt, o.WaitingAt = nil, nil, &now
 	default:
 		o.PromotedAt, o.FailedAt, o.WaitingAt = nil, nil, nil

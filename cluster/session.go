@@ -14,11 +14,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
+	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
 )
 
 // Plane is what a cluster backend runs beside the real controller, and
@@ -239,18 +239,12 @@ func (s *Session) Outcome() (string, *time.Duration, bool) {
 	}
 	o := s.Observer
 	o.mu.Lock()
-	promoted, aborted, paused := o.PromotedAt, o.AbortedAt, o.PausedAt
+	progress := argorollouts.Progress{Phase: snapshot.Rollout.Phase, Abort: snapshot.Rollout.Abort,
+		FullyPromoted: snapshot.Rollout.StableRS == snapshot.Rollout.CurrentPodHash,
+		PromotedAt:    o.PromotedAt, AbortedAt: o.AbortedAt, PausedAt: o.PausedAt}
 	o.mu.Unlock()
-	rollout := snapshot.Rollout
-	switch {
-	case promoted != nil && rollout.Phase == "Healthy" && !rollout.Abort:
-		return scenario.OutcomePromoted, promoted, settled
-	case aborted != nil && rollout.Abort:
-		return scenario.OutcomeRolledBack, aborted, settled
-	case paused != nil && rollout.Phase == "Paused":
-		return scenario.OutcomePaused, paused, settled
-	}
-	return scenario.OutcomeDegraded, nil, settled
+	outcome, since := argorollouts.Outcome(progress)
+	return outcome, since, settled
 }
 
 // result assembles the Result: the plane's traffic, the timeline in time

@@ -16,11 +16,11 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/scenario/duration"
-	"github.com/canarylab/canarylab/sim/argorollouts"
 )
 
 func dur(d time.Duration) duration.Duration { return duration.Duration{Duration: d} }

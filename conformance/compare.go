@@ -34,9 +34,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/flagger"
 )
 
 // Outcome names the outcome moment among the decisive moments.

@@ -12,13 +12,15 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
+	argomodel "github.com/canarylab/canarylab/sim/argorollouts"
 	"github.com/canarylab/canarylab/sim/dataplane"
-	"github.com/canarylab/canarylab/sim/flagger"
+	flaggermodel "github.com/canarylab/canarylab/sim/flagger"
 	"github.com/canarylab/canarylab/sim/metricstore"
 	"github.com/canarylab/canarylab/sim/vclock"
 )
@@ -35,8 +37,8 @@ type Config struct {
 	ScrapeInterval time.Duration
 	// PodStartLatency is scheduling and container start before readiness.
 	PodStartLatency time.Duration
-	Controller      argorollouts.Config
-	Flagger         flagger.Config
+	Controller      argomodel.Config
+	Flagger         flaggermodel.Config
 }
 
 // DefaultConfig is what the sim runs with unless told otherwise.
@@ -45,8 +47,8 @@ func DefaultConfig() Config {
 		Warmup:          5 * time.Minute,
 		ScrapeInterval:  15 * time.Second,
 		PodStartLatency: time.Second,
-		Controller:      argorollouts.DefaultConfig(),
-		Flagger:         flagger.DefaultConfig(),
+		Controller:      argomodel.DefaultConfig(),
+		Flagger:         flaggermodel.DefaultConfig(),
 	}
 }
 
@@ -149,7 +151,7 @@ func newRun(cfg Config, sc *scenario.Scenario, argo *argorollouts.Manifests, fla
 	if flag != nil {
 		r.ctrl = r.newFlagger(flag)
 	} else {
-		r.ctrl = argoModel{argorollouts.New(r.loop, r.world, argo, r.query, r.emit, cfg.Controller, sc.Spec.Stable)}
+		r.ctrl = argoModel{argomodel.New(r.loop, r.world, argo, r.query, r.emit, cfg.Controller, sc.Spec.Stable)}
 	}
 	return r
 }

@@ -9,10 +9,11 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
+	"github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/controller/flagger"
+	argomodel "github.com/canarylab/canarylab/sim/argorollouts"
 	"github.com/canarylab/canarylab/sim/dataplane"
-	"github.com/canarylab/canarylab/sim/flagger"
+	flaggermodel "github.com/canarylab/canarylab/sim/flagger"
 	"github.com/canarylab/canarylab/sim/loadtester"
 )
 
@@ -41,18 +42,12 @@ type controller interface {
 }
 
 // argoModel adapts the Argo Rollouts model.
-type argoModel struct{ *argorollouts.Controller }
+type argoModel struct{ *argomodel.Controller }
 
+// Outcome is the controller's rule (argorollouts.Outcome) on the model.
 func (a argoModel) Outcome() (string, *time.Duration) {
-	switch {
-	case a.FullyPromoted() && a.Phase() == argorollouts.PhaseHealthy && a.PromotedAt != nil:
-		return scenario.OutcomePromoted, a.PromotedAt
-	case a.AbortedAt != nil:
-		return scenario.OutcomeRolledBack, a.AbortedAt
-	case a.Phase() == argorollouts.PhasePaused:
-		return scenario.OutcomePaused, a.PausedAt
-	}
-	return scenario.OutcomeDegraded, nil
+	return argorollouts.Outcome(argorollouts.Progress{Phase: a.Phase(), Abort: a.Aborted(), FullyPromoted: a.FullyPromoted(),
+		PromotedAt: a.PromotedAt, AbortedAt: a.AbortedAt, PausedAt: a.PausedAt})
 }
 
 func (a argoModel) Settled() bool  { return a.Controller.Settled }
@@ -62,7 +57,7 @@ func (a argoModel) Detail() string { return "" }
 // loadtester's (docs/architecture.md#actions: promote opens
 // confirm-promotion, abort the rollback gate).
 type flaggerModel struct {
-	*flagger.Controller
+	*flaggermodel.Controller
 	tester *loadtester.Tester
 	m      *flagger.Manifests
 }
@@ -74,16 +69,9 @@ func (f flaggerModel) Abort()   { f.tester.OpenRollback(f.m.Canary.Metadata.Name
 func (f flaggerModel) PromoteFull() {}
 func (f flaggerModel) Retry()       {}
 
+// Outcome is the controller's rule (flagger.Outcome) on the model.
 func (f flaggerModel) Outcome() (string, *time.Duration) {
-	switch f.Phase() {
-	case flagger.PhaseSucceeded:
-		return scenario.OutcomePromoted, f.PromotedAt
-	case flagger.PhaseFailed:
-		return scenario.OutcomeRolledBack, f.FailedAt
-	case flagger.PhaseWaitingPromotion, flagger.PhaseWaiting:
-		return scenario.OutcomePaused, f.WaitingAt
-	}
-	return scenario.OutcomeDegraded, nil
+	return flagger.Outcome(f.Phase(), flagger.Reached{Succeeded: f.PromotedAt, Failed: f.FailedAt, Waiting: f.WaitingAt})
 }
 
 func (f flaggerModel) Settled() bool { return f.Controller.Settled }
@@ -107,13 +95,13 @@ func (r *run) newFlagger(m *flagger.Manifests) flaggerModel {
 		}
 		r.loop.At(task.StartAt, func() { r.world.AddLoad(loadFor(task)) })
 	})
-	webhooks := func(hook flagger.Webhook, payload flagger.Payload) (int, string, error) {
+	webhooks := func(hook flagger.Webhook, payload flaggermodel.Payload) (int, string, error) {
 		return callLoadtester(tester, hook, payload)
 	}
 	// The job's phase: Flagger's ticks fall anywhere relative to a release.
 	interval := flagger.AnalysisInterval(m.Canary.Spec.Analysis)
 	phase := time.Duration(uint64(r.opts.Seed)*104729%uint64(interval/time.Millisecond)) * time.Millisecond
-	ctrl := flagger.New(r.loop, r.world, m, flagger.MetricsProvider(r.query), webhooks, r.emit, r.cfg.Flagger, r.sc.Spec.Stable, phase)
+	ctrl := flaggermodel.New(r.loop, r.world, m, flaggermodel.MetricsProvider(r.query), webhooks, r.emit, r.cfg.Flagger, r.sc.Spec.Stable, phase)
 	return flaggerModel{Controller: ctrl, tester: tester, m: m}
 }
 
@@ -127,7 +115,7 @@ func loadFor(task loadtester.Task) dataplane.Load {
 // callLoadtester posts a webhook to the emulated loadtester in process, as
 // Flagger would over HTTP; any other URL is unreachable, as it is for the
 // real controller without such a service.
-func callLoadtester(tester *loadtester.Tester, hook flagger.Webhook, payload flagger.Payload) (int, string, error) {
+func callLoadtester(tester *loadtester.Tester, hook flagger.Webhook, payload flaggermodel.Payload) (int, string, error) {
 	if !loadtester.IsLoadtesterURL(hook.URL) {
 		host := hook.URL
 		if u, err := url.Parse(hook.URL); err == nil {

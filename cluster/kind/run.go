@@ -24,7 +24,7 @@ import (
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
+	"github.com/canarylab/canarylab/controller/argorollouts"
 )
 
 // The platform's Deployments the faults act on (platform package).

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/sim/argorollouts"
-	"github.com/canarylab/canarylab/sim/flagger"
+	"github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/controller/flagger"
 )
 
 func newValidateCommand(streams Streams) *cobra.Command {

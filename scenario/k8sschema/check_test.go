@@ -10,8 +10,8 @@ import (
 
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/scenario/k8sschema"
-	"github.com/canarylab/canarylab/sim/argorollouts"
-	"github.com/canarylab/canarylab/sim/flagger"
+	"github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/controller/flagger"
 )
 
 func documents(t *testing.T, path string) []scenario.Document {

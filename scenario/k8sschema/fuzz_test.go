@@ -9,8 +9,8 @@ import (
 
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/scenario/k8sschema"
-	"github.com/canarylab/canarylab/sim/argorollouts"
-	"github.com/canarylab/canarylab/sim/flagger"
+	"github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/controller/flagger"
 )
 
 // The fuzz targets feed arbitrary YAML as the body of one kind's manifest

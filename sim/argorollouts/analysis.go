@@ -1,6 +1,7 @@
 package argorollouts
 
 import (
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"context"
 	"fmt"
 	"strings"
@@ -13,8 +14,6 @@ import (
 
 // Defaults of AR utils/defaults/defaults.go and analysis/analysis.go.
 const (
-	// DefaultConsecutiveErrorLimit: the 5th consecutive error ends a metric.
-	DefaultConsecutiveErrorLimit = 4
 	// DefaultErrorRetryInterval: after an Error the next try is 10s later,
 	// whatever the interval (AR analysis/analysis.go:30).
 	DefaultErrorRetryInterval = 10 * time.Second
@@ -24,78 +23,6 @@ const (
 // time, as the controller's provider queries at its own clock
 // (AR metricproviders/prometheus/prometheus.go:80).
 type MetricsProvider func(ctx context.Context, query string) (model.Value, error)
-
-// metricSpec is a metric with its arguments resolved.
-type metricSpec struct {
-	name                               string
-	interval, initialDelay             time.Duration
-	count                              *int // effective count; nil runs forever
-	successCondition, failureCondition string
-	failureLimit, inconclusiveLimit    int
-	consecutiveErrorLimit              int
-	consecutiveSuccessLimit            int
-	query                              string
-	dryRun                             bool
-}
-
-// resolveMetricLimits substitutes args into a metric and applies defaults
-// (AR analysis_types.go EffectiveCount; defaults.go).
-func resolveMetricLimits(metric Metric, args map[string]string) (*metricSpec, error) {
-	var firstErr error
-	substitute := func(text string) string {
-		return argRef.ReplaceAllStringFunc(text, func(ref string) string {
-			name := argRef.FindStringSubmatch(ref)[1]
-			value, ok := args[name]
-			if !ok && firstErr == nil {
-				firstErr = fmt.Errorf("metric %s: args.%s is not resolved", metric.Name, name)
-			}
-			return value
-		})
-	}
-	intOf := func(value *IntOrString, fallback int) int {
-		if value == nil {
-			return fallback
-		}
-		n, err := IntOrString{Text: substitute(value.Text), Set: true}.Int()
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("metric %s: %w", metric.Name, err)
-		}
-		return n
-	}
-	spec := &metricSpec{
-		name:                    metric.Name,
-		successCondition:        substitute(metric.SuccessCondition),
-		failureCondition:        substitute(metric.FailureCondition),
-		failureLimit:            intOf(metric.FailureLimit, 0),
-		inconclusiveLimit:       intOf(metric.InconclusiveLimit, 0),
-		consecutiveErrorLimit:   intOf(metric.ConsecutiveErrorLimit, DefaultConsecutiveErrorLimit),
-		consecutiveSuccessLimit: intOf(metric.ConsecutiveSuccessLimit, 0),
-	}
-	if metric.Provider.Prometheus != nil {
-		spec.query = substitute(metric.Provider.Prometheus.Query)
-	}
-	for _, field := range []struct {
-		text   string
-		target *time.Duration
-	}{{metric.Interval, &spec.interval}, {metric.InitialDelay, &spec.initialDelay}} {
-		if text := substitute(field.text); text != "" {
-			d, err := time.ParseDuration(text)
-			if err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("metric %s: %q is not a duration", metric.Name, text)
-			}
-			*field.target = d
-		}
-	}
-	count := intOf(metric.Count, 0)
-	switch {
-	case count > 0:
-		spec.count = &count
-	case spec.interval == 0 && metric.Interval == "":
-		one := 1
-		spec.count = &one
-	}
-	return spec, firstErr
-}
 
 // measurement is one completed measurement.
 type measurement struct {
@@ -117,7 +44,7 @@ type metricResult struct {
 // AnalysisRun models an AnalysisRun and the analysis controller acting on it.
 type AnalysisRun struct {
 	Name      string
-	metrics   []*metricSpec
+	metrics   []*api.ResolvedMetric
 	results   []*metricResult
 	startedAt time.Duration
 	Phase     Phase
@@ -129,7 +56,7 @@ type AnalysisRun struct {
 	timer *vclock.Timer
 }
 
-func (c *Controller) startAnalysisRun(name string, metrics []*metricSpec) *AnalysisRun {
+func (c *Controller) startAnalysisRun(name string, metrics []*api.ResolvedMetric) *AnalysisRun {
 	// status.startedAt and each measurement's finishedAt are metav1.Time,
 	// kept in whole seconds: initialDelay and interval count from those
 	// (AR analysis/analysis.go generateMetricTasks reads them back).
@@ -169,7 +96,7 @@ func (run *AnalysisRun) terminating() bool {
 		return true
 	}
 	for i, result := range run.results {
-		if run.metrics[i].dryRun {
+		if run.metrics[i].DryRun {
 			continue
 		}
 		switch result.phase {
@@ -200,16 +127,16 @@ func (run *AnalysisRun) reconcile() {
 			continue
 		}
 		if result.last == nil {
-			if spec.initialDelay > 0 && run.startedAt+spec.initialDelay > now {
+			if spec.InitialDelay > 0 && run.startedAt+spec.InitialDelay > now {
 				continue
 			}
 			run.measure(spec, result)
 			continue
 		}
-		if spec.count != nil && result.count >= *spec.count {
+		if spec.Count != nil && result.count >= *spec.Count {
 			continue
 		}
-		interval := spec.interval
+		interval := spec.Interval
 		if result.last.phase == ErrorPhase || interval == 0 {
 			interval = DefaultErrorRetryInterval
 		}
@@ -237,15 +164,15 @@ func (run *AnalysisRun) reconcile() {
 
 // measure takes one measurement: an instant query now, evaluated with the
 // metric's conditions (AR metricproviders/prometheus Run, processResponse).
-func (run *AnalysisRun) measure(spec *metricSpec, result *metricResult) {
+func (run *AnalysisRun) measure(spec *api.ResolvedMetric, result *metricResult) {
 	c := run.ctrl
 	m := &measurement{finishedAt: c.loop.Now().Truncate(time.Second)}
-	value, err := c.metrics(context.Background(), spec.query)
+	value, err := c.metrics(context.Background(), spec.Query)
 	if err == nil {
 		var resultValue any
 		resultValue, m.value, err = processResponse(value)
 		if err == nil {
-			m.phase, err = evaluateResult(resultValue, spec.successCondition, spec.failureCondition)
+			m.phase, err = evaluateResult(resultValue, spec.SuccessCondition, spec.FailureCondition)
 		}
 		if err != nil {
 			// MarkMeasurementError keeps no value.
@@ -279,7 +206,7 @@ func (run *AnalysisRun) measure(spec *metricSpec, result *metricResult) {
 	if result.phase == Pending {
 		result.phase = Running
 	}
-	c.emitAnalysis(run, "MeasurementTaken", spec.name, string(m.phase), m.value, m.message)
+	c.emitAnalysis(run, "MeasurementTaken", spec.Name, string(m.phase), m.value, m.message)
 }
 
 // processResponse turns a query result into the condition's `result`:
@@ -335,7 +262,7 @@ func (run *AnalysisRun) assess() {
 			everythingCompleted = false
 			continue
 		}
-		if spec.dryRun {
+		if spec.DryRun {
 			if worst == "" {
 				worst = Successful
 			}
@@ -344,7 +271,7 @@ func (run *AnalysisRun) assess() {
 		if worst == "" || phaseRank(status) > phaseRank(worst) {
 			worst = status
 			if _, message := limitsCrossed(spec, result); message != "" {
-				worstMessage = fmt.Sprintf("Metric \"%s\" assessed %s due to %s", spec.name, status, message)
+				worstMessage = fmt.Sprintf("Metric \"%s\" assessed %s due to %s", spec.Name, status, message)
 				if result.message != "" {
 					worstMessage += fmt.Sprintf(": \"Error Message: %s\"", result.message)
 				}
@@ -363,7 +290,7 @@ func (run *AnalysisRun) assess() {
 	}
 }
 
-func assessMetric(spec *metricSpec, result *metricResult, terminating bool) Phase {
+func assessMetric(spec *api.ResolvedMetric, result *metricResult, terminating bool) Phase {
 	if result.phase.Completed() {
 		return result.phase
 	}
@@ -376,12 +303,12 @@ func assessMetric(spec *metricSpec, result *metricResult, terminating bool) Phas
 	if phase, _ := limitsCrossed(spec, result); phase != "" {
 		return phase
 	}
-	if spec.consecutiveSuccessLimit > 0 && result.consecutiveSuccess >= spec.consecutiveSuccessLimit {
+	if spec.ConsecutiveSuccessLimit > 0 && result.consecutiveSuccess >= spec.ConsecutiveSuccessLimit {
 		return Successful
 	}
-	if spec.count != nil && result.count >= *spec.count {
-		failureApplicable := spec.failureLimit >= 0
-		successApplicable := spec.consecutiveSuccessLimit > 0
+	if spec.Count != nil && result.count >= *spec.Count {
+		failureApplicable := spec.FailureLimit >= 0
+		successApplicable := spec.ConsecutiveSuccessLimit > 0
 		switch {
 		case failureApplicable && successApplicable:
 			return Inconclusive
@@ -398,17 +325,17 @@ func assessMetric(spec *metricSpec, result *metricResult, terminating bool) Phas
 
 // limitsCrossed is AR assessMetricFailureInconclusiveOrError: later checks
 // override earlier ones, so Error > Inconclusive > Failed.
-func limitsCrossed(spec *metricSpec, result *metricResult) (Phase, string) {
+func limitsCrossed(spec *api.ResolvedMetric, result *metricResult) (Phase, string) {
 	var phase Phase
 	var message string
-	if spec.failureLimit >= 0 && result.failed > spec.failureLimit {
-		phase, message = Failed, fmt.Sprintf("failed (%d) > failureLimit (%d)", result.failed, spec.failureLimit)
+	if spec.FailureLimit >= 0 && result.failed > spec.FailureLimit {
+		phase, message = Failed, fmt.Sprintf("failed (%d) > failureLimit (%d)", result.failed, spec.FailureLimit)
 	}
-	if result.inconclusive > spec.inconclusiveLimit {
-		phase, message = Inconclusive, fmt.Sprintf("inconclusive (%d) > inconclusiveLimit (%d)", result.inconclusive, spec.inconclusiveLimit)
+	if result.inconclusive > spec.InconclusiveLimit {
+		phase, message = Inconclusive, fmt.Sprintf("inconclusive (%d) > inconclusiveLimit (%d)", result.inconclusive, spec.InconclusiveLimit)
 	}
-	if result.consecutiveError > spec.consecutiveErrorLimit {
-		phase, message = ErrorPhase, fmt.Sprintf("consecutiveErrors (%d) > consecutiveErrorLimit (%d)", result.consecutiveError, spec.consecutiveErrorLimit)
+	if result.consecutiveError > spec.ConsecutiveErrorLimit {
+		phase, message = ErrorPhase, fmt.Sprintf("consecutiveErrors (%d) > consecutiveErrorLimit (%d)", result.consecutiveError, spec.ConsecutiveErrorLimit)
 	}
 	return phase, message
 }
@@ -430,15 +357,15 @@ func (run *AnalysisRun) nextReconcile() (time.Duration, bool) {
 			continue
 		}
 		if result.last == nil {
-			if spec.initialDelay > 0 {
-				consider(run.startedAt + spec.initialDelay)
+			if spec.InitialDelay > 0 {
+				consider(run.startedAt + spec.InitialDelay)
 			}
 			continue
 		}
-		if spec.count != nil && result.count >= *spec.count {
+		if spec.Count != nil && result.count >= *spec.Count {
 			continue
 		}
-		interval := spec.interval
+		interval := spec.Interval
 		if result.last.phase == ErrorPhase {
 			interval = DefaultErrorRetryInterval
 		} else if interval == 0 {

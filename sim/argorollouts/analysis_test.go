@@ -1,6 +1,7 @@
 package argorollouts
 
 import (
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"math"
 	"strings"
 	"testing"
@@ -82,9 +83,9 @@ func TestEvaluateErrors(t *testing.T) {
 	}
 }
 
-func spec(failureLimit, inconclusiveLimit, consecutiveErrorLimit int, count *int) *metricSpec {
-	return &metricSpec{name: "m", failureLimit: failureLimit, inconclusiveLimit: inconclusiveLimit,
-		consecutiveErrorLimit: consecutiveErrorLimit, count: count}
+func spec(failureLimit, inconclusiveLimit, consecutiveErrorLimit int, count *int) *api.ResolvedMetric {
+	return &api.ResolvedMetric{Name: "m", FailureLimit: failureLimit, InconclusiveLimit: inconclusiveLimit,
+		ConsecutiveErrorLimit: consecutiveErrorLimit, Count: count}
 }
 
 func intPtr(n int) *int { return &n }
@@ -94,7 +95,7 @@ func TestAssessMetric(t *testing.T) {
 	last := &measurement{phase: Successful}
 	cases := []struct {
 		name        string
-		spec        *metricSpec
+		spec        *api.ResolvedMetric
 		result      metricResult
 		terminating bool
 		want        Phase
@@ -125,27 +126,27 @@ func TestAssessMetric(t *testing.T) {
 func TestEffectiveCount(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		metric Metric
+		metric api.Metric
 		want   *int
 	}{
-		{Metric{Name: "once"}, intPtr(1)},
-		{Metric{Name: "forever", Interval: "10s"}, nil},
-		{Metric{Name: "three", Interval: "10s", Count: &IntOrString{Text: "3", Set: true}}, intPtr(3)},
-		{Metric{Name: "from args", Interval: "10s", Count: &IntOrString{Text: "{{args.n}}", Set: true}}, intPtr(5)},
+		{api.Metric{Name: "once"}, intPtr(1)},
+		{api.Metric{Name: "forever", Interval: "10s"}, nil},
+		{api.Metric{Name: "three", Interval: "10s", Count: &api.IntOrString{Text: "3", Set: true}}, intPtr(3)},
+		{api.Metric{Name: "from args", Interval: "10s", Count: &api.IntOrString{Text: "{{args.n}}", Set: true}}, intPtr(5)},
 	}
 	for _, tc := range cases {
-		spec, err := resolveMetricLimits(tc.metric, map[string]string{"n": "5"})
+		spec, err := api.ResolveMetric(tc.metric, map[string]string{"n": "5"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch {
-		case tc.want == nil && spec.count != nil:
-			t.Errorf("%s: count %d, want nil (runs forever)", tc.metric.Name, *spec.count)
-		case tc.want != nil && (spec.count == nil || *spec.count != *tc.want):
-			t.Errorf("%s: count %v, want %d", tc.metric.Name, spec.count, *tc.want)
+		case tc.want == nil && spec.Count != nil:
+			t.Errorf("%s: count %d, want nil (runs forever)", tc.metric.Name, *spec.Count)
+		case tc.want != nil && (spec.Count == nil || *spec.Count != *tc.want):
+			t.Errorf("%s: count %v, want %d", tc.metric.Name, spec.Count, *tc.want)
 		}
 	}
-	if _, err := resolveMetricLimits(Metric{Name: "m", SuccessCondition: "result > {{args.missing}}"}, nil); err == nil {
+	if _, err := api.ResolveMetric(api.Metric{Name: "m", SuccessCondition: "result > {{args.missing}}"}, nil); err == nil {
 		t.Error("an unresolved arg did not fail")
 	}
 }

@@ -1,6 +1,7 @@
 package argorollouts
 
 import (
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"math"
 
 	"github.com/canarylab/canarylab/sim/dataplane"
@@ -12,7 +13,7 @@ import (
 // Deployments' ResolveFenceposts).
 func (c *Controller) surgeAndUnavailable() (int, int) {
 	replicas := c.m.Rollout.Replicas()
-	surge, unavailable := IntOrString{Text: "25%"}, IntOrString{Text: "25%"}
+	surge, unavailable := api.IntOrString{Text: "25%"}, api.IntOrString{Text: "25%"}
 	if c.canary.MaxSurge != nil {
 		surge = *c.canary.MaxSurge
 	}

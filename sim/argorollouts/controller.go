@@ -1,6 +1,7 @@
 package argorollouts
 
 import (
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -37,13 +38,6 @@ const (
 	pauseInconclusive = "InconclusiveAnalysisRun"
 )
 
-// Phases of a Rollout (AR utils/rollout/rolloututil.go CalculateRolloutPhase).
-const (
-	PhaseHealthy     = "Healthy"
-	PhaseProgressing = "Progressing"
-	PhasePaused      = "Paused"
-	PhaseDegraded    = "Degraded"
-)
 
 // Emitter records a timeline event at the current virtual time.
 type Emitter func(result.Event)
@@ -55,8 +49,8 @@ type Controller struct {
 	world   *dataplane.World
 	metrics MetricsProvider
 	emit    Emitter
-	m       *Manifests
-	canary  *Canary
+	m       *api.Manifests
+	canary  *api.Canary
 
 	// Rollout spec that changes at run time.
 	image  string
@@ -101,7 +95,7 @@ type Controller struct {
 // New builds the controller for the manifests; the stable image is deployed
 // and fully promoted before the run starts (an initial deploy skips steps,
 // AR rollout/sync.go shouldFullPromote "Initial deploy").
-func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics MetricsProvider, emit Emitter, cfg Config, stableImage string) *Controller {
+func New(loop *vclock.Loop, world *dataplane.World, m *api.Manifests, metrics MetricsProvider, emit Emitter, cfg Config, stableImage string) *Controller {
 	c := &Controller{
 		cfg: cfg, loop: loop, world: world, metrics: metrics, emit: emit, m: m,
 		canary:          m.Rollout.Spec.Strategy.Canary,
@@ -125,7 +119,7 @@ func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics Metric
 	} else {
 		world.SetEntry(c.entryService())
 	}
-	c.phase = PhaseHealthy
+	c.phase = api.PhaseHealthy
 	world.OnPodsChanged = c.enqueue
 	return c
 }
@@ -153,22 +147,6 @@ func (c *Controller) routed() bool {
 // entryService is where users' traffic enters without traffic routing.
 func (c *Controller) entryService() string { return c.m.EntryService() }
 
-// EntryService is where users' traffic enters without traffic routing: the
-// stable Service, else the app's Service (the first that is not the canary
-// Service), else the Rollout's name.
-func (m *Manifests) EntryService() string {
-	canary := m.Rollout.Spec.Strategy.Canary
-	if canary != nil && canary.StableService != "" {
-		return canary.StableService
-	}
-	for _, name := range sortedServiceNames(m.Services) {
-		if canary == nil || name != canary.CanaryService {
-			return name
-		}
-	}
-	return m.Rollout.Metadata.Name
-}
-
 func (c *Controller) maxWeight() int {
 	if c.canary.TrafficRouting != nil && c.canary.TrafficRouting.MaxTrafficWeight != nil {
 		return *c.canary.TrafficRouting.MaxTrafficWeight
@@ -183,7 +161,7 @@ func (c *Controller) Phase() string { return c.phase }
 func (c *Controller) Aborted() bool { return c.abort }
 
 // Paused reports whether the rollout waits for a person.
-func (c *Controller) Paused() bool { return c.phase == PhasePaused }
+func (c *Controller) Paused() bool { return c.phase == api.PhasePaused }
 
 // FullyPromoted reports stable == current.
 func (c *Controller) FullyPromoted() bool { return c.stableHash == c.currentHash }
@@ -325,7 +303,7 @@ func (c *Controller) removePause(reason string) {
 }
 
 // currentStep is the step at currentStepIndex, or nil past the last.
-func (c *Controller) currentStep() *Step {
+func (c *Controller) currentStep() *api.Step {
 	if c.currentStepIndex < len(c.canary.Steps) {
 		return &c.canary.Steps[c.currentStepIndex]
 	}
@@ -349,7 +327,7 @@ func (c *Controller) currentSetWeight() int {
 }
 
 // useSetCanaryScale (AR utils/replicaset/canary.go UseSetCanaryScale).
-func (c *Controller) useSetCanaryScale() *SetCanaryScale {
+func (c *Controller) useSetCanaryScale() *api.SetCanaryScale {
 	if !c.routed() {
 		return nil
 	}
@@ -454,14 +432,14 @@ func (c *Controller) manifestRoutes() []dataplane.Route {
 	return routes
 }
 
-func (c *Controller) virtualServices() []*VirtualService {
+func (c *Controller) virtualServices() []*api.VirtualService {
 	istio := c.canary.TrafficRouting.Istio
-	var refs []VirtualServiceRef
+	var refs []api.VirtualServiceRef
 	if istio.VirtualService != nil {
 		refs = append(refs, *istio.VirtualService)
 	}
 	refs = append(refs, istio.VirtualServices...)
-	var out []*VirtualService
+	var out []*api.VirtualService
 	for _, ref := range refs {
 		if vs := c.m.VirtualServices[ref.Name]; vs != nil {
 			out = append(out, vs)
@@ -540,19 +518,6 @@ func (c *Controller) reconcileServices() {
 			c.world.SetService(entry, "")
 		}
 	}
-}
-
-func sortedServiceNames(services map[string]bool) []string {
-	names := make([]string, 0, len(services))
-	for name := range services {
-		names = append(names, name)
-	}
-	for i := 1; i < len(names); i++ {
-		for j := i; j > 0 && names[j] < names[j-1]; j-- {
-			names[j], names[j-1] = names[j-1], names[j]
-		}
-	}
-	return names
 }
 
 func (c *Controller) newRS() *dataplane.ReplicaSet    { return c.world.ReplicaSet(c.currentHash) }

@@ -1,7 +1,6 @@
 package argorollouts
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -9,9 +8,9 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 )
 
 // Phase is an analysis phase (AR pkg/apis/rollouts/v1alpha1/analysis_types.go).
@@ -134,11 +133,11 @@ func evalCondition(result any, condition string) (ok bool, err error) {
 	env := conditionEnv(result)
 	program, err := compiled(condition, env)
 	if err != nil {
-		return false, unwrapFileError(err)
+		return false, api.ConditionError(err)
 	}
 	output, err := expr.Run(program, env)
 	if err != nil {
-		return false, unwrapFileError(err)
+		return false, api.ConditionError(err)
 	}
 	value, isBool := output.(bool)
 	if !isBool {
@@ -169,21 +168,6 @@ func compiled(condition string, env map[string]any) (*vm.Program, error) {
 	}
 	programs.Store(key, program)
 	return program, nil
-}
-
-// compileCondition checks a condition's syntax. Types are checked only at
-// measurement time, against the result's own type, as the controller does.
-func compileCondition(condition string) error {
-	_, err := parser.Parse(condition)
-	return unwrapFileError(err)
-}
-
-func unwrapFileError(err error) error {
-	var fileErr *file.Error
-	if errors.As(err, &fileErr) {
-		return errors.New(fileErr.Message)
-	}
-	return err
 }
 
 func isNil(in any) bool {

@@ -1,6 +1,7 @@
 package argorollouts
 
 import (
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"fmt"
 	"time"
 
@@ -227,7 +228,7 @@ func (c *Controller) addAbort(message string) {
 
 // createRun builds an AnalysisRun from the referenced templates, named as
 // the controller names them: <rollout>-<hash>-<revision>[-<step>].
-func (c *Controller) createRun(analysis *RolloutAnalysis, step string) *AnalysisRun {
+func (c *Controller) createRun(analysis *api.RolloutAnalysis, step string) *AnalysisRun {
 	name := fmt.Sprintf("%s-%s-%d", c.m.Rollout.Metadata.Name, c.currentHash, c.revision)
 	if step != "" {
 		name += "-" + step
@@ -249,9 +250,9 @@ func (c *Controller) createRun(analysis *RolloutAnalysis, step string) *Analysis
 
 // resolveMetrics merges the templates' metrics with resolved args
 // (AR utils/analysis/factory.go NewAnalysisRunFromTemplates).
-func (c *Controller) resolveMetrics(analysis *RolloutAnalysis) ([]*metricSpec, error) {
+func (c *Controller) resolveMetrics(analysis *api.RolloutAnalysis) ([]*api.ResolvedMetric, error) {
 	args := map[string]string{}
-	var metrics []*metricSpec
+	var metrics []*api.ResolvedMetric
 	dryRun := map[string]bool{}
 	for _, entry := range analysis.DryRun {
 		dryRun[entry.MetricName] = true
@@ -300,16 +301,16 @@ func (c *Controller) resolveMetrics(analysis *RolloutAnalysis) ([]*metricSpec, e
 			template = c.m.Cluster[ref.TemplateName]
 		}
 		for _, metric := range template.Spec.Metrics {
-			spec, err := resolveMetricLimits(metric, args)
+			spec, err := api.ResolveMetric(metric, args)
 			if err != nil {
 				return nil, err
 			}
 			for _, existing := range metrics {
-				if existing.name == spec.name {
-					return nil, fmt.Errorf("two metrics are named %s", spec.name)
+				if existing.Name == spec.Name {
+					return nil, fmt.Errorf("two metrics are named %s", spec.Name)
 				}
 			}
-			spec.dryRun = dryRun[spec.name]
+			spec.DryRun = dryRun[spec.Name]
 			metrics = append(metrics, spec)
 		}
 	}
@@ -605,22 +606,22 @@ func (c *Controller) waitingForPerson() string {
 // CalculateRolloutPhase) and emits the outcome events when it changes.
 func (c *Controller) updatePhase() {
 	c.checkProgressDeadline()
-	phase := PhaseHealthy
+	phase := api.PhaseHealthy
 	newRS := c.newRS()
 	replicas := c.m.Rollout.Replicas()
 	switch {
 	case c.abortedAt != nil || c.timedOut:
-		phase = PhaseDegraded
+		phase = api.PhaseDegraded
 	case c.paused || len(c.pauseConditions) > 0:
-		phase = PhasePaused
+		phase = api.PhasePaused
 	case newRS == nil || newRS.Replicas() < replicas || newRS.Desired < replicas:
-		phase = PhaseProgressing
+		phase = api.PhaseProgressing
 	case c.available(newRS) < newRS.Replicas():
-		phase = PhaseProgressing
+		phase = api.PhaseProgressing
 	case !c.routed() && c.olderReplicas() > 0:
-		phase = PhaseProgressing
+		phase = api.PhaseProgressing
 	case !c.FullyPromoted():
-		phase = PhaseProgressing
+		phase = api.PhaseProgressing
 	}
 	if phase == c.phase {
 		return
@@ -629,22 +630,22 @@ func (c *Controller) updatePhase() {
 	c.phase = phase
 	now := c.loop.Now()
 	switch phase {
-	case PhaseHealthy:
+	case api.PhaseHealthy:
 		if c.revision > 1 {
 			c.PromotedAt = &now
 			c.emit(result.Event{Type: result.RolloutPromoted, Image: c.image, Message: c.lastCompletion})
 		}
-	case PhasePaused:
+	case api.PhasePaused:
 		if reason := c.waitingForPerson(); reason != "" {
 			c.PausedAt = &now
 			c.emit(result.Event{Type: result.RolloutPaused, Message: reason})
 		}
-	case PhaseDegraded:
+	case api.PhaseDegraded:
 		if c.timedOut {
 			c.emit(result.Event{Type: result.RolloutDegraded, Message: "ProgressDeadlineExceeded: ReplicaSet \"" + newRS.Name + "\" has timed out progressing."})
 		}
 	}
-	if previous == PhasePaused && phase != PhasePaused {
+	if previous == api.PhasePaused && phase != api.PhasePaused {
 		c.PausedAt = nil
 	}
 }

@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"bytes"
 	"context"
 	"errors"
@@ -32,7 +33,7 @@ const (
 
 // callHook posts the payload; success is no error and a status of at most
 // 202, and a failure's text is the response body (FL pkg/controller/webhook.go:58-95).
-func (c *Controller) callHook(hook Webhook, phase string) error {
+func (c *Controller) callHook(hook api.Webhook, phase string) error {
 	payload := Payload{Name: c.m.Canary.Metadata.Name, Namespace: c.m.Namespace, Phase: phase,
 		Checksum: c.lastAppliedImage, Metadata: hook.Metadata}
 	status, body, err := c.webhooks(hook, payload)
@@ -77,7 +78,7 @@ func (c *Controller) rollbackSignalled(phase string) bool {
 func (c *Controller) runAnalysis() (bool, string) {
 	for _, hook := range c.analysis.Webhooks {
 		if hook.Type == "" || hook.Type == hookRollout {
-			if err := c.callHook(hook, PhaseProgressing); err != nil {
+			if err := c.callHook(hook, api.PhaseProgressing); err != nil {
 				return false, fmt.Sprintf("Halt %s advancement external check %s failed %v", c.name(), hook.Name, err)
 			}
 		}
@@ -97,7 +98,7 @@ var errNoValues = errors.New("no values found")
 // checkMetric checks one metric. Built-in metrics and inline queries go to
 // the mesh's observer; templates are rendered and sent to their provider
 // (FL pkg/controller/scheduler_metrics.go:94-258, 260-355).
-func (c *Controller) checkMetric(metric Metric) (bool, string) {
+func (c *Controller) checkMetric(metric api.Metric) (bool, string) {
 	interval := metric.Interval
 	if interval == "" {
 		interval = "1m" // MetricInterval (FL canary.go:36)
@@ -186,7 +187,7 @@ func (c *Controller) checkMetric(metric Metric) (bool, string) {
 
 // thresholds are the inclusive bounds: thresholdRange, else the legacy
 // threshold as min for the success rate and max for the rest.
-func thresholds(metric Metric) (low, high *float64) {
+func thresholds(metric api.Metric) (low, high *float64) {
 	if r := metric.ThresholdRange; r != nil {
 		return r.Min, r.Max
 	}
@@ -200,7 +201,7 @@ func thresholds(metric Metric) (low, high *float64) {
 	return nil, &threshold
 }
 
-func (c *Controller) template(ref *TemplateRef) *MetricTemplate {
+func (c *Controller) template(ref *api.TemplateRef) *api.MetricTemplate {
 	namespace := ref.Namespace
 	if namespace == "" {
 		namespace = c.m.Namespace
@@ -277,11 +278,11 @@ func (c *Controller) runQuery(query string) (float64, error) {
 // pkg/metrics/observers/istio.go:27-63, linkerd.go:27-63): the canary
 // workload only, by target name.
 var builtinQueries = map[string]map[string]string{
-	MeshIstio: {
+	api.MeshIstio: {
 		"request-success-rate": `sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}",response_code!~"5.*"}[{{ interval }}])) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) * 100`,
 		"request-duration":     `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))`,
 	},
-	MeshLinkerd: {
+	api.MeshLinkerd: {
 		"request-success-rate": `sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}])) / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
 		"request-duration":     `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
 	},

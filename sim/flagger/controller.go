@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"context"
 	"time"
 
@@ -11,32 +12,6 @@ import (
 	"github.com/canarylab/canarylab/sim/vclock"
 )
 
-// Phases of a Canary (FL pkg/apis/flagger/v1beta1/status.go).
-const (
-	PhaseInitializing     = "Initializing"
-	PhaseInitialized      = "Initialized"
-	PhaseWaiting          = "Waiting"
-	PhaseProgressing      = "Progressing"
-	PhaseWaitingPromotion = "WaitingPromotion"
-	PhasePromoting        = "Promoting"
-	PhaseFinalising       = "Finalising"
-	PhaseSucceeded        = "Succeeded"
-	PhaseFailed           = "Failed"
-)
-
-// Strategies (FL pkg/apis/flagger/v1beta1/canary.go:693-711).
-const (
-	StrategyCanary    = "canary"
-	StrategyBlueGreen = "blue-green"
-	StrategyAB        = "ab-testing"
-)
-
-// Meshes whose routing and telemetry the model writes.
-const (
-	MeshIstio   = "istio"
-	MeshLinkerd = "linkerd"
-)
-
 // MetricsProvider answers a Prometheus instant query at the current virtual time.
 type MetricsProvider func(ctx context.Context, query string) (model.Value, error)
 
@@ -45,7 +20,7 @@ type Emitter func(result.Event)
 
 // Webhooks answers Flagger's webhook calls: status code and body, or a
 // transport error.
-type Webhooks func(hook Webhook, payload Payload) (int, string, error)
+type Webhooks func(hook api.Webhook, payload Payload) (int, string, error)
 
 // Payload is the JSON body Flagger posts to a webhook (FL
 // pkg/apis/flagger/v1beta1/canary.go:464-481 CanaryWebhookPayload).
@@ -82,8 +57,8 @@ type Controller struct {
 	metrics  MetricsProvider
 	webhooks Webhooks
 	emit     Emitter
-	m        *Manifests
-	analysis *Analysis
+	m        *api.Manifests
+	analysis *api.Analysis
 
 	mesh                              string
 	apex, primaryName                 string
@@ -125,14 +100,14 @@ type Controller struct {
 // New builds the controller: the target Deployment runs the stable image,
 // Flagger's job for the Canary starts at phase (a seeded offset in
 // [0, interval)) from now, and initialises the Canary on its first ticks.
-func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics MetricsProvider, webhooks Webhooks,
+func New(loop *vclock.Loop, world *dataplane.World, m *api.Manifests, metrics MetricsProvider, webhooks Webhooks,
 	emit Emitter, cfg Config, stableImage string, phase time.Duration) *Controller {
 	c := &Controller{cfg: cfg, loop: loop, world: world, metrics: metrics, webhooks: webhooks, emit: emit, m: m,
 		analysis: m.Canary.Spec.Analysis, LastCheck: map[string]string{}, rendered: map[string]string{}}
-	c.mesh = MeshFor(&m.Canary)
+	c.mesh = api.MeshFor(&m.Canary)
 	c.primaryName = m.Canary.Spec.TargetRef.Name + "-primary"
-	c.apex, c.primaryHost, c.canaryHost = ServiceNames(&m.Canary)
-	c.interval = AnalysisInterval(c.analysis)
+	c.apex, c.primaryHost, c.canaryHost = api.ServiceNames(&m.Canary)
+	c.interval = api.AnalysisInterval(c.analysis)
 	c.threshold = 1
 	if t := *c.analysis.Threshold; t > 0 {
 		// GetAnalysisThreshold (FL canary.go:655-661).
@@ -162,36 +137,6 @@ func New(loop *vclock.Loop, world *dataplane.World, m *Manifests, metrics Metric
 	c.jobStart = loop.Now() + phase
 	c.schedule(c.jobStart)
 	return c
-}
-
-// ServiceNames are the apex, primary and canary Service names (FL
-// pkg/apis/flagger/v1beta1/canary.go:608-616 GetServiceNames).
-func ServiceNames(canary *Canary) (apex, primary, canaryName string) {
-	apex = canary.Spec.TargetRef.Name
-	if canary.Spec.Service != nil && canary.Spec.Service.Name != "" {
-		apex = canary.Spec.Service.Name
-	}
-	return apex, apex + "-primary", apex + "-canary"
-}
-
-// MeshFor is the mesh whose routing objects and metrics a Canary gets: the
-// spec.provider, else the -mesh-provider default istio (FL
-// pkg/controller/scheduler.go:176-180, cmd/flagger/main.go:115).
-func MeshFor(canary *Canary) string {
-	if canary.Spec.Provider == "linkerd" || canary.Spec.Provider == "smi:v1alpha1:linkerd" {
-		return MeshLinkerd
-	}
-	return MeshIstio
-}
-
-// AnalysisInterval is GetAnalysisInterval (FL canary.go:637-653): under 10s
-// is 10s.
-func AnalysisInterval(analysis *Analysis) time.Duration {
-	interval, err := time.ParseDuration(analysis.Interval)
-	if err != nil {
-		return 60 * time.Second
-	}
-	return max(interval, 10*time.Second)
 }
 
 // Interval is the Canary's analysis interval (after clamping).
@@ -250,7 +195,7 @@ func (c *Controller) RoutedCanaryWeight() int { return c.canaryWeight }
 // Step is the analysis progress: weight steps taken of the steps to
 // maxWeight, or iterations done of the iterations.
 func (c *Controller) Step() (int, int) {
-	if c.strategy() != StrategyCanary {
+	if c.strategy() != api.StrategyCanary {
 		return c.iterations, *c.analysis.Iterations
 	}
 	taken, steps := 0, 0
@@ -300,11 +245,11 @@ func (c *Controller) strategy() string {
 	// DeploymentStrategy (FL canary.go:693-711).
 	if c.analysis.Iterations != nil && *c.analysis.Iterations > 0 {
 		if len(c.analysis.Match) > 0 {
-			return StrategyAB
+			return api.StrategyAB
 		}
-		return StrategyBlueGreen
+		return api.StrategyBlueGreen
 	}
-	return StrategyCanary
+	return api.StrategyCanary
 }
 
 // maxWeight (FL pkg/controller/scheduler.go:41-51).
@@ -351,11 +296,11 @@ func (c *Controller) setPhase(phase, message string) {
 	c.emit(result.Event{Type: result.CanaryPhaseChanged, Phase: phase, Message: message})
 	now := c.loop.Now()
 	switch phase {
-	case PhaseSucceeded:
+	case api.PhaseSucceeded:
 		c.PromotedAt, c.FailedAt, c.WaitingAt = &now, nil, nil
-	case PhaseFailed:
+	case api.PhaseFailed:
 		c.FailedAt, c.PromotedAt, c.WaitingAt = &now, nil, nil
-	case PhaseWaiting, PhaseWaitingPromotion:
+	case api.PhaseWaiting, api.PhaseWaitingPromotion:
 		c.WaitingAt = &now
 	default:
 		c.PromotedAt, c.FailedAt, c.WaitingAt = nil, nil, nil

@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -42,7 +43,7 @@ type deployment struct {
 	progressKey  [3]int
 }
 
-func newDeployment(name string, spec *Deployment, loop *vclock.Loop, world *dataplane.World, image string, replicas int) *deployment {
+func newDeployment(name string, spec *api.Deployment, loop *vclock.Loop, world *dataplane.World, image string, replicas int) *deployment {
 	d := &deployment{name: name, world: world, loop: loop, image: image, replicas: replicas,
 		maxSurge: "25%", maxUnavailable: "25%", progressDeadline: 600 * time.Second}
 	if spec != nil {

@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/sim/dataplane"
 )
@@ -11,15 +12,15 @@ func (c *Controller) advance() {
 	if c.m.Canary.Spec.Suspend {
 		return
 	}
-	if c.phase == "" || c.phase == PhaseInitializing {
+	if c.phase == "" || c.phase == api.PhaseInitializing {
 		c.initialize()
 		return
 	}
 	// shouldAdvance (scheduler.go:853-884): an active phase or a changed target.
 	targetChanged := c.target.image != c.lastAppliedImage
-	active := c.phase == PhaseProgressing || c.phase == PhaseWaiting || c.phase == PhaseWaitingPromotion ||
-		c.phase == PhasePromoting || c.phase == PhaseFinalising
-	if c.phase == PhaseFailed && !targetChanged {
+	active := c.phase == api.PhaseProgressing || c.phase == api.PhaseWaiting || c.phase == api.PhaseWaitingPromotion ||
+		c.phase == api.PhasePromoting || c.phase == api.PhaseFinalising
+	if c.phase == api.PhaseFailed && !targetChanged {
 		return
 	}
 	if !active && !targetChanged {
@@ -29,7 +30,7 @@ func (c *Controller) advance() {
 	if !skip {
 		if retriable, err := c.primary.ready(c.deadline, c.primaryThreshold); err != nil {
 			if !retriable {
-				if c.phase == PhasePromoting || c.phase == PhaseFinalising {
+				if c.phase == api.PhasePromoting || c.phase == api.PhaseFinalising {
 					c.failedPromotion(err.Error())
 				} else {
 					c.rollback("primary " + c.primaryName + " not ready: " + err.Error())
@@ -40,19 +41,19 @@ func (c *Controller) advance() {
 	}
 	// checkCanaryStatus (scheduler.go:886-933): a new revision is detected,
 	// the canary scaled up, and the tick ends.
-	if !(c.phase == PhaseProgressing || c.phase == PhaseWaitingPromotion || c.phase == PhasePromoting || c.phase == PhaseFinalising) {
+	if !(c.phase == api.PhaseProgressing || c.phase == api.PhaseWaitingPromotion || c.phase == api.PhasePromoting || c.phase == api.PhaseFinalising) {
 		if ok, failed := c.runHooks(hookConfirmRollout, c.phase); !ok {
-			c.setPhase(PhaseWaiting, "Halt "+c.name()+" advancement waiting for approval "+failed)
+			c.setPhase(api.PhaseWaiting, "Halt "+c.name()+" advancement waiting for approval "+failed)
 			return
 		}
 		c.target.scale(c.targetReplicas) // ScaleFromZero (FL pkg/canary/deployment_controller.go:166-186)
-		c.syncStatus(PhaseProgressing, "New revision detected! Scaling up "+c.target.name+"."+c.m.Namespace)
+		c.syncStatus(api.PhaseProgressing, "New revision detected! Scaling up "+c.target.name+"."+c.m.Namespace)
 		return
 	}
 	// hasCanaryRevisionChanged (scheduler.go:935-948): restart the analysis.
-	if (c.phase == PhaseProgressing || c.phase == PhaseWaitingPromotion) && targetChanged {
+	if (c.phase == api.PhaseProgressing || c.phase == api.PhaseWaitingPromotion) && targetChanged {
 		c.setRoutes(100, 0, false, "New revision detected! Restarting analysis for "+c.target.name+"."+c.m.Namespace)
-		c.syncStatus(PhaseProgressing, "New revision detected! Restarting analysis for "+c.target.name+"."+c.m.Namespace)
+		c.syncStatus(api.PhaseProgressing, "New revision detected! Restarting analysis for "+c.target.name+"."+c.m.Namespace)
 		return
 	}
 	if retriable, err := c.target.ready(c.deadline, c.canaryThreshold); err != nil {
@@ -66,29 +67,29 @@ func (c *Controller) advance() {
 		c.setRoutes(100, 0, false, "")
 		c.promote()
 		c.target.scale(0)
-		c.setPhase(PhaseSucceeded, "Promotion completed! Canary analysis was skipped for "+c.target.name+"."+c.m.Namespace)
+		c.setPhase(api.PhaseSucceeded, "Promotion completed! Canary analysis was skipped for "+c.target.name+"."+c.m.Namespace)
 		c.updateSettled()
 		return
 	}
-	if c.phase == PhaseProgressing || c.phase == PhaseWaiting || c.phase == PhaseWaitingPromotion {
+	if c.phase == api.PhaseProgressing || c.phase == api.PhaseWaiting || c.phase == api.PhaseWaitingPromotion {
 		if c.rollbackSignalled(c.phase) {
 			c.rollback("Rolling back " + c.name() + " manual webhook invoked")
 			return
 		}
 	}
-	if c.phase == PhasePromoting {
+	if c.phase == api.PhasePromoting {
 		c.promotionTrafficShift()
 		return
 	}
-	if c.phase == PhaseFinalising {
+	if c.phase == api.PhaseFinalising {
 		c.target.scale(0)
-		c.setPhase(PhaseSucceeded, "Promotion completed! Scaling down "+c.target.name+"."+c.m.Namespace)
+		c.setPhase(api.PhaseSucceeded, "Promotion completed! Scaling down "+c.target.name+"."+c.m.Namespace)
 		c.updateSettled()
-		c.runHooks(hookPostRollout, PhaseSucceeded)
+		c.runHooks(hookPostRollout, api.PhaseSucceeded)
 		return
 	}
 	// The threshold counts failed checks cumulatively (scheduler.go:430-440).
-	if (c.phase == PhaseProgressing || c.phase == PhaseWaitingPromotion) && c.failedChecks >= c.threshold {
+	if (c.phase == api.PhaseProgressing || c.phase == api.PhaseWaitingPromotion) && c.failedChecks >= c.threshold {
 		c.rollback("Rolling back " + c.name() + " failed checks threshold reached " + itoa(c.failedChecks))
 		return
 	}
@@ -96,7 +97,7 @@ func (c *Controller) advance() {
 	if c.canaryWeight == 0 && c.iterations == 0 && !mirrorOn {
 		// The first tick with the canary ready runs only the pre-rollout
 		// hooks before the strategy (scheduler.go:447-459).
-		if ok, failed := c.runHooks(hookPreRollout, PhaseProgressing); !ok {
+		if ok, failed := c.runHooks(hookPreRollout, api.PhaseProgressing); !ok {
 			c.failCheck("Halt " + c.name() + " advancement pre-rollout check " + failed + " failed " + c.hookErr.Error())
 			return
 		}
@@ -105,16 +106,16 @@ func (c *Controller) advance() {
 		return
 	}
 	switch c.strategy() {
-	case StrategyAB:
+	case api.StrategyAB:
 		c.runAB()
 		return
-	case StrategyBlueGreen:
+	case api.StrategyBlueGreen:
 		c.runBlueGreen()
 		return
 	}
 	if c.nextStepWeight(c.canaryWeight) > 0 {
-		if !c.mirrored && c.phase != PhaseWaitingPromotion {
-			if ok, _ := c.runHooks(hookConfirmTrafficIncrease, PhaseProgressing); !ok {
+		if !c.mirrored && c.phase != api.PhaseWaitingPromotion {
+			if ok, _ := c.runHooks(hookConfirmTrafficIncrease, api.PhaseProgressing); !ok {
 				return
 			}
 		}
@@ -128,7 +129,7 @@ func (c *Controller) advance() {
 // docs/measurements.md#flagger-initialization).
 func (c *Controller) initialize() {
 	if c.primary == nil {
-		c.phase = PhaseInitializing
+		c.phase = api.PhaseInitializing
 		c.primary = newDeployment(c.primaryName, c.m.Target, c.loop, c.world, c.target.image, c.targetReplicas)
 		c.world.SetWorkloadService(c.primaryHost, c.primaryName)
 		c.world.SetWorkloadService(c.canaryHost, c.target.name)
@@ -142,7 +143,7 @@ func (c *Controller) initialize() {
 	c.target.scale(0)
 	c.setRoutes(100, 0, false, "")
 	c.lastAppliedImage = c.target.image
-	c.setPhase(PhaseInitialized, "Initialization done! "+c.name())
+	c.setPhase(api.PhaseInitialized, "Initialization done! "+c.name())
 }
 
 // syncStatus resets the status for a new revision (FL pkg/canary/status.go
@@ -168,9 +169,9 @@ func (c *Controller) rollback(reason string) {
 	c.setRoutes(100, 0, false, reason)
 	c.target.scale(0)
 	c.failedChecks, c.statusWeight = 0, 0
-	c.setPhase(PhaseFailed, "Canary failed! Scaling down "+c.target.name+"."+c.m.Namespace)
+	c.setPhase(api.PhaseFailed, "Canary failed! Scaling down "+c.target.name+"."+c.m.Namespace)
 	c.updateSettled()
-	c.runHooks(hookPostRollout, PhaseFailed)
+	c.runHooks(hookPostRollout, api.PhaseFailed)
 }
 
 // failedPromotion (scheduler.go:1004-1035): the primary broke while being
@@ -178,8 +179,8 @@ func (c *Controller) rollback(reason string) {
 func (c *Controller) failedPromotion(reason string) {
 	c.setRoutes(0, 100, false, "")
 	c.statusWeight = 100
-	c.setPhase(PhaseFailed, "Promotion of "+c.target.name+"."+c.m.Namespace+" failed, primary not ready: "+reason)
-	c.runHooks(hookPostRollout, PhaseFailed)
+	c.setPhase(api.PhaseFailed, "Promotion of "+c.target.name+"."+c.m.Namespace+" failed, primary not ready: "+reason)
+	c.runHooks(hookPostRollout, api.PhaseFailed)
 }
 
 // promote copies the target's spec to the primary (FL
@@ -193,7 +194,7 @@ func (c *Controller) promotionTrafficShift() {
 	step := c.analysis.StepWeightPromotion
 	if step == 0 {
 		c.setRoutes(100, 0, false, "Routing all traffic to primary")
-		c.setPhase(PhaseFinalising, "Routing all traffic to primary")
+		c.setPhase(api.PhaseFinalising, "Routing all traffic to primary")
 		return
 	}
 	if c.canaryWeight > 0 {
@@ -201,7 +202,7 @@ func (c *Controller) promotionTrafficShift() {
 		canaryWeight := max(0, c.canaryWeight-step)
 		c.setRoutes(primaryWeight, canaryWeight, false, "Advance "+c.name()+" primary weight "+itoa(primaryWeight))
 		if primaryWeight == 100 {
-			c.setPhase(PhaseFinalising, "")
+			c.setPhase(api.PhaseFinalising, "")
 		} else {
 			c.statusWeight = canaryWeight
 		}
@@ -232,19 +233,19 @@ func (c *Controller) runCanary() {
 		return
 	}
 	c.promote()
-	c.setPhase(PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
+	c.setPhase(api.PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
 }
 
 // confirmPromotion runs the confirm-promotion hooks (FL
 // pkg/controller/scheduler_hooks.go:67-93): closed sets WaitingPromotion
 // once; in WaitingPromotion a blue/green run steps its iterations back.
 func (c *Controller) confirmPromotion() bool {
-	ok, failed := c.runHooks(hookConfirmPromotion, PhaseProgressing)
+	ok, failed := c.runHooks(hookConfirmPromotion, api.PhaseProgressing)
 	if ok {
 		return true
 	}
-	if c.phase != PhaseWaitingPromotion {
-		c.setPhase(PhaseWaitingPromotion, "Halt "+c.name()+" advancement waiting for promotion approval "+failed)
+	if c.phase != api.PhaseWaitingPromotion {
+		c.setPhase(api.PhaseWaitingPromotion, "Halt "+c.name()+" advancement waiting for promotion approval "+failed)
 		// setStatusPhase zeroes canaryWeight and iterations in the status
 		// (docs/measurements.md#flagger-status-fields); the routes keep their weights.
 		c.statusWeight = 0
@@ -267,7 +268,7 @@ func (c *Controller) runAB() {
 	}
 	if iterations == c.iterations {
 		c.promote()
-		c.setPhase(PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
+		c.setPhase(api.PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
 	}
 }
 
@@ -291,7 +292,7 @@ func (c *Controller) runBlueGreen() {
 	}
 	if iterations < c.iterations {
 		c.promote()
-		c.setPhase(PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
+		c.setPhase(api.PhasePromoting, "Copying "+c.target.name+"."+c.m.Namespace+" template spec to "+c.primaryName+"."+c.m.Namespace)
 	}
 }
 
@@ -299,13 +300,13 @@ func (c *Controller) runBlueGreen() {
 // pkg/router/istio.go:469-575) or Linkerd's TrafficSplit (FL
 // pkg/router/smi.go:159-191, which has neither mirroring nor matching).
 func (c *Controller) setRoutes(primaryWeight, canaryWeight int, mirrored bool, message string) {
-	if c.mesh == MeshLinkerd {
+	if c.mesh == api.MeshLinkerd {
 		mirrored = false
 	}
 	routes := []dataplane.Route{{Host: c.primaryHost, Weight: primaryWeight}, {Host: c.canaryHost, Weight: canaryWeight}}
 	var rules []dataplane.HTTPRoute
 	switch {
-	case c.mesh == MeshIstio && len(c.analysis.Match) > 0:
+	case c.mesh == api.MeshIstio && len(c.analysis.Match) > 0:
 		// A/B: the analysis match routes by weight, the rest to the primary.
 		rules = []dataplane.HTTPRoute{
 			{Match: headerMatches(c.analysis.Match), Routes: routes},
@@ -331,7 +332,7 @@ func (c *Controller) setRoutes(primaryWeight, canaryWeight int, mirrored bool, m
 	}
 }
 
-func headerMatches(requests []MatchRequest) [][]dataplane.HeaderMatch {
+func headerMatches(requests []api.MatchRequest) [][]dataplane.HeaderMatch {
 	var out [][]dataplane.HeaderMatch
 	for _, request := range requests {
 		var all []dataplane.HeaderMatch
@@ -346,7 +347,7 @@ func headerMatches(requests []MatchRequest) [][]dataplane.HeaderMatch {
 
 // updateSettled: a finished canary is settled once its pods are gone.
 func (c *Controller) updateSettled() {
-	finished := c.phase == PhaseSucceeded || c.phase == PhaseFailed
+	finished := c.phase == api.PhaseSucceeded || c.phase == api.PhaseFailed
 	if !finished || c.Settled {
 		return
 	}

@@ -506,3 +506,81 @@ func isLoadtesterHost(raw string) bool {
 	first, _, _ := strings.Cut(u.Hostname(), ".")
 	return strings.Contains(first, "loadtester")
 }
+
+// Phases of a Canary (FL pkg/apis/flagger/v1beta1/status.go).
+const (
+	PhaseInitializing     = "Initializing"
+	PhaseInitialized      = "Initialized"
+	PhaseWaiting          = "Waiting"
+	PhaseProgressing      = "Progressing"
+	PhaseWaitingPromotion = "WaitingPromotion"
+	PhasePromoting        = "Promoting"
+	PhaseFinalising       = "Finalising"
+	PhaseSucceeded        = "Succeeded"
+	PhaseFailed           = "Failed"
+)
+
+// Strategies (FL pkg/apis/flagger/v1beta1/canary.go:693-711).
+const (
+	StrategyCanary    = "canary"
+	StrategyBlueGreen = "blue-green"
+	StrategyAB        = "ab-testing"
+)
+
+// Meshes whose routing and telemetry the model writes.
+const (
+	MeshIstio   = "istio"
+	MeshLinkerd = "linkerd"
+)
+
+// ServiceNames are the apex, primary and canary Service names (FL
+// pkg/apis/flagger/v1beta1/canary.go:608-616 GetServiceNames).
+func ServiceNames(canary *Canary) (apex, primary, canaryName string) {
+	apex = canary.Spec.TargetRef.Name
+	if canary.Spec.Service != nil && canary.Spec.Service.Name != "" {
+		apex = canary.Spec.Service.Name
+	}
+	return apex, apex + "-primary", apex + "-canary"
+}
+
+// MeshFor is the mesh whose routing objects and metrics a Canary gets: the
+// spec.provider, else the -mesh-provider default istio (FL
+// pkg/controller/scheduler.go:176-180, cmd/flagger/main.go:115).
+func MeshFor(canary *Canary) string {
+	if canary.Spec.Provider == "linkerd" || canary.Spec.Provider == "smi:v1alpha1:linkerd" {
+		return MeshLinkerd
+	}
+	return MeshIstio
+}
+
+// AnalysisInterval is GetAnalysisInterval (FL canary.go:637-653): under 10s
+// is 10s.
+func AnalysisInterval(analysis *Analysis) time.Duration {
+	interval, err := time.ParseDuration(analysis.Interval)
+	if err != nil {
+		return 60 * time.Second
+	}
+	return max(interval, 10*time.Second)
+}
+
+// Reached is when, during the run, a Canary reached the phases that end
+// it (nil: not since the release).
+type Reached struct {
+	Succeeded, Failed, Waiting *time.Duration
+}
+
+// Outcome is a Canary's outcome in its phase (docs/architecture.md#outcomes)
+// and since when: Succeeded is promoted, Failed rolled back, Waiting or
+// WaitingPromotion a wait for a person (a closed gate), anything else
+// degraded (nil: at the end of the run).
+func Outcome(phase string, reached Reached) (string, *time.Duration) {
+	switch {
+	case reached.Succeeded != nil && phase == PhaseSucceeded:
+		return scenario.OutcomePromoted, reached.Succeeded
+	case reached.Failed != nil && phase == PhaseFailed:
+		return scenario.OutcomeRolledBack, reached.Failed
+	case reached.Waiting != nil && (phase == PhaseWaiting || phase == PhaseWaitingPromotion):
+		return scenario.OutcomePaused, reached.Waiting
+	}
+	return scenario.OutcomeDegraded, nil
+}

@@ -7,7 +7,9 @@ package argorollouts
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -374,4 +376,20 @@ func indexStepLines(node *yaml.Node, rollout *Rollout) {
 			rollout.Spec.Strategy.Canary.Steps[i].line = item.Line
 		}
 	}
+}
+
+// EntryService is where users' traffic enters without traffic routing: the
+// stable Service, else the app's Service (the first that is not the canary
+// Service), else the Rollout's name.
+func (m *Manifests) EntryService() string {
+	canary := m.Rollout.Spec.Strategy.Canary
+	if canary != nil && canary.StableService != "" {
+		return canary.StableService
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Services)) {
+		if canary == nil || name != canary.CanaryService {
+			return name
+		}
+	}
+	return m.Rollout.Metadata.Name
 }

@@ -226,10 +226,10 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			if !argRef.MatchString(metric.Interval) {
 				continue
 			}
-			if spec, err := resolveMetricLimits(Metric{Name: metric.Name, Interval: metric.Interval}, args); err == nil && spec.interval < MinMeasurementInterval {
+			if spec, err := ResolveMetric(Metric{Name: metric.Name, Interval: metric.Interval}, args); err == nil && spec.Interval < MinMeasurementInterval {
 				ps.Add(file, line, "Rollout %s: %s %s metric %s: interval %s (from args) is under %s: the controller keeps measurement times in whole seconds, "+
 					"so a shorter interval measures at every reconcile, which canarylab does not model", m.Rollout.Metadata.Name, kind, ref.TemplateName, metric.Name,
-					spec.interval, MinMeasurementInterval)
+					spec.Interval, MinMeasurementInterval)
 			}
 		}
 		if !background {
@@ -283,23 +283,23 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 				}
 			}
 		}
-		if spec, err := resolveMetricLimits(metric, nil); err == nil {
+		if spec, err := ResolveMetric(metric, nil); err == nil {
 			// AR utils/analysis/factory.go ValidateMetric.
 			count := 0
-			if metric.Count != nil && spec.count != nil {
-				count = *spec.count
+			if metric.Count != nil && spec.Count != nil {
+				count = *spec.Count
 			}
 			if count > 1 && metric.Interval == "" {
 				ps.Add(file, line, "%s: count %d needs an interval", prefix, count)
 			}
-			if spec.failureLimit == -1 && spec.consecutiveSuccessLimit == 0 {
+			if spec.FailureLimit == -1 && spec.ConsecutiveSuccessLimit == 0 {
 				ps.Add(file, line, "%s: failureLimit -1 needs consecutiveSuccessLimit", prefix)
 			}
-			if count > 0 && count < spec.failureLimit+spec.consecutiveSuccessLimit {
-				ps.Add(file, line, "%s: count %d must be at least failureLimit+consecutiveSuccessLimit (%d)", prefix, count, spec.failureLimit+spec.consecutiveSuccessLimit)
+			if count > 0 && count < spec.FailureLimit+spec.ConsecutiveSuccessLimit {
+				ps.Add(file, line, "%s: count %d must be at least failureLimit+consecutiveSuccessLimit (%d)", prefix, count, spec.FailureLimit+spec.ConsecutiveSuccessLimit)
 			}
-			if count > 0 && count < spec.inconclusiveLimit {
-				ps.Add(file, line, "%s: count %d must be at least inconclusiveLimit %d", prefix, count, spec.inconclusiveLimit)
+			if count > 0 && count < spec.InconclusiveLimit {
+				ps.Add(file, line, "%s: count %d must be at least inconclusiveLimit %d", prefix, count, spec.InconclusiveLimit)
 			}
 		}
 		switch {
@@ -323,7 +323,7 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 				ps.Add(file, line, "%s: %s is %d bytes long: the limit is %d", prefix, field, len(condition), MaxConditionBytes)
 				continue
 			}
-			if err := compileCondition(argRef.ReplaceAllString(condition, "0")); err != nil {
+			if err := CheckCondition(argRef.ReplaceAllString(condition, "0")); err != nil {
 				ps.Add(file, line, "%s: %s %q does not compile: %v", prefix, field, condition, err)
 			}
 		}
