@@ -21,10 +21,10 @@ import (
 	"github.com/canarylab/canarylab/cluster/kind/loadgen"
 	"github.com/canarylab/canarylab/cluster/kind/platform"
 	"github.com/canarylab/canarylab/cluster/kind/provision"
+	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/controller/argorollouts"
 )
 
 // The platform's Deployments the faults act on (platform package).

@@ -13,10 +13,10 @@ import (
 
 	"github.com/canarylab/canarylab/cluster"
 	"github.com/canarylab/canarylab/cluster/local/controlplane"
+	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/sim/dataplane"
 	"github.com/canarylab/canarylab/sim/loadtester"
 )

@@ -102,4 +102,3 @@ func ConditionError(err error) error {
 	}
 	return err
 }
-

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/controller/flagger"
+	"github.com/canarylab/canarylab/scenario"
 )
 
 func newValidateCommand(streams Streams) *cobra.Command {

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/scenario/k8sschema"
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/controller/flagger"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/k8sschema"
 )
 
 func documents(t *testing.T, path string) []scenario.Document {

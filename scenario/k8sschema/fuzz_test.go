@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canarylab/canarylab/scenario"
-	"github.com/canarylab/canarylab/scenario/k8sschema"
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/controller/flagger"
+	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/scenario/k8sschema"
 )
 
 // The fuzz targets feed arbitrary YAML as the body of one kind's manifest

@@ -1,9 +1,9 @@
 package argorollouts
 
 import (
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"context"
 	"fmt"
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"strings"
 	"time"
 

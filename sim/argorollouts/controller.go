@@ -1,8 +1,8 @@
 package argorollouts
 
 import (
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"fmt"
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"hash/fnv"
 	"math"
 	"strconv"
@@ -37,7 +37,6 @@ const (
 	pauseCanaryStep   = "CanaryPauseStep"
 	pauseInconclusive = "InconclusiveAnalysisRun"
 )
-
 
 // Emitter records a timeline event at the current virtual time.
 type Emitter func(result.Event)

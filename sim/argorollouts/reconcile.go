@@ -1,8 +1,8 @@
 package argorollouts
 
 import (
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"fmt"
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"time"
 
 	"github.com/canarylab/canarylab/result"

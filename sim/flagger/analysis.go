@@ -1,11 +1,11 @@
 package flagger
 
 import (
-	api "github.com/canarylab/canarylab/controller/flagger"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"math"
 	"regexp"
 	"sort"

@@ -1,8 +1,8 @@
 package flagger
 
 import (
-	api "github.com/canarylab/canarylab/controller/flagger"
 	"context"
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"time"
 
 	"github.com/prometheus/common/model"

@@ -1,8 +1,8 @@
 package flagger
 
 import (
-	api "github.com/canarylab/canarylab/controller/flagger"
 	"fmt"
+	api "github.com/canarylab/canarylab/controller/flagger"
 	"hash/fnv"
 	"math"
 	"strconv"
