@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 
 	"github.com/canarylab/canarylab/controller/flagger"
+	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
 )
@@ -92,6 +93,10 @@ func DecodeCanary(sc *scenario.Scenario) (*Canary, []Object, error) {
 	return canary, objects, nil
 }
 
+// canaryRun is a Flagger scenario's run: the target Deployment applied,
+// Flagger's initialization awaited, the Canary watched.
+type canaryRun struct{ s *Session }
+
 // Gates is a Plane that emulates Flagger's loadtester: its confirm gates
 // (/gate/check) stay closed until promote opens them, its rollback gate
 // (/rollback/check) until abort opens it (docs/architecture.md#actions).
@@ -100,11 +105,12 @@ type Gates interface {
 	OpenRollback(canary, namespace string)
 }
 
-// runCanary is Run for a Flagger Canary: the target Deployment with the
+// run is a Flagger Canary's: the target Deployment with the
 // stable image, Flagger's initialization (the primary, its Services and
 // routing, the target scaled to 0), then the release by setting the
 // target's image, as `kubectl set image` does.
-func (s *Session) runCanary(ctx context.Context) (res *result.Result, err error) {
+func (r canaryRun) run(ctx context.Context) (res *result.Result, err error) {
+	s := r.s
 	c := s.Canary
 	s.Driver = &Driver{Client: s.Client, Namespace: c.Namespace, Rollout: c.Target, Kind: "Deployment", Container: c.Container, Objects: s.Objects}
 	if err := s.prepare(ctx); err != nil {
@@ -127,7 +133,7 @@ func (s *Session) runCanary(ctx context.Context) (res *result.Result, err error)
 	if err := s.Driver.Apply(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.CanaryObserver.Wait(ctx, s.HealthyTimeout, s.initialized); err != nil {
+	if err := s.CanaryObserver.Wait(ctx, s.HealthyTimeout, r.initialized); err != nil {
 		return nil, fmt.Errorf("deploying the stable image %s: Flagger did not initialize the Canary: %w", s.Scenario.Spec.Stable, err)
 	}
 	s.log("Flagger initialized the Canary", "canary", c.Namespace+"/"+c.Name)
@@ -136,8 +142,8 @@ func (s *Session) runCanary(ctx context.Context) (res *result.Result, err error)
 
 // initialized: Flagger has set the phase Initialized, routes all traffic
 // to a ready primary and has scaled the target to 0.
-func (s *Session) initialized(snapshot Snapshot) bool {
-	c := s.Canary
+func (r canaryRun) initialized(snapshot Snapshot) bool {
+	c := r.s.Canary
 	if snapshot.Canary.Phase != flagger.PhaseInitialized {
 		return false
 	}
@@ -157,25 +163,26 @@ func (s *Session) initialized(snapshot Snapshot) bool {
 	return routed && primaryReady
 }
 
-// canaryOutcome is the controller's rule (flagger.Outcome) on what the
-// observer saw.
-func (s *Session) canaryOutcome(snapshot Snapshot) (string, *time.Duration) {
-	o := s.CanaryObserver
+func (r canaryRun) snapshot() Snapshot { return r.s.CanaryObserver.Snapshot() }
+
+// outcome is flagger.Outcome on the observed Canary; settled, once the
+// target is scaled to 0 and the primary runs one ReplicaSet.
+func (r canaryRun) outcome(snapshot Snapshot) (string, *time.Duration, bool) {
+	o := r.s.CanaryObserver
 	o.mu.Lock()
 	reached := flagger.Reached{Succeeded: o.PromotedAt, Failed: o.FailedAt, Waiting: o.WaitingAt}
 	o.mu.Unlock()
-	return flagger.Outcome(snapshot.Canary.Phase, reached)
+	outcome, since := flagger.Outcome(snapshot.Canary.Phase, reached)
+	return outcome, since, r.settled(snapshot)
 }
 
-// canarySettled: the target is scaled to 0 and the primary runs one
-// ReplicaSet.
-func (s *Session) canarySettled(snapshot Snapshot) bool {
+func (r canaryRun) settled(snapshot Snapshot) bool {
 	primaries := 0
 	for _, rs := range snapshot.ReplicaSets {
 		if rs.Desired == 0 {
 			continue
 		}
-		if rs.Owner == s.Canary.Target {
+		if rs.Owner == r.s.Canary.Target {
 			return false
 		}
 		primaries++
@@ -183,8 +190,33 @@ func (s *Session) canarySettled(snapshot Snapshot) bool {
 	return primaries <= 1
 }
 
+func (r canaryRun) live(snapshot Snapshot, live *engine.Live) {
+	live.Phase, live.Image = snapshot.Canary.Phase, snapshot.Canary.TargetImage
+}
+
+// promote and abort open the emulated loadtester's gates: Flagger has no
+// other way in (docs/architecture.md#actions). Flagger has no promote-full
+// or retry (scenario.ActionsFor), which the engine never asks for.
+func (r canaryRun) promote(context.Context) error { return r.openGate(Gates.OpenGate) }
+func (r canaryRun) abort(context.Context) error   { return r.openGate(Gates.OpenRollback) }
+func (r canaryRun) promoteFull(context.Context) error {
+	return fmt.Errorf("flagger has no promote-full")
+}
+func (r canaryRun) retry(context.Context) error { return fmt.Errorf("flagger has no retry") }
+
+// revertWeights: there is no routing in the manifests to re-apply.
+func (r canaryRun) revertWeights(context.Context) error {
+	return fmt.Errorf("gitops-revert: Flagger makes its VirtualService itself; a scenario's manifests hold none to re-apply")
+}
+
+func (r canaryRun) namespace() string { return r.s.Canary.Namespace }
+
+// hashLabel is the Deployment controller's pod-template-hash label.
+func (r canaryRun) hashLabel() string { return "pod-template-hash" }
+
 // openGate opens a gate of the emulated loadtester for the Canary.
-func (s *Session) openGate(open func(Gates, string, string)) error {
+func (r canaryRun) openGate(open func(Gates, string, string)) error {
+	s := r.s
 	gates, ok := s.Plane.(Gates)
 	if !ok {
 		return fmt.Errorf("the %s backend has no loadtester gates for Flagger", s.Backend)

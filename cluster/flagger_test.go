@@ -155,7 +155,7 @@ func TestCanaryOutcomeAndSettled(t *testing.T) {
 		s := &Session{Canary: testCanary(), CanaryObserver: &CanaryObserver{Canary: testCanary(),
 			PromotedAt: tc.promoted, FailedAt: tc.failed, WaitingAt: tc.waiting}}
 		s.CanaryObserver.snapshot.Canary.Phase = tc.phase
-		outcome, since := s.canaryOutcome(s.CanaryObserver.Snapshot())
+		outcome, since, _ := s.Outcome()
 		got := outcome + " now"
 		if since != nil {
 			got = fmt.Sprintf("%s at %s", outcome, since)
@@ -167,11 +167,11 @@ func TestCanaryOutcomeAndSettled(t *testing.T) {
 	s := &Session{Canary: testCanary()}
 	snapshot := Snapshot{ReplicaSets: map[string]ReplicaSet{
 		"p1": {Owner: "demo-primary", Desired: 0}, "p2": {Owner: "demo-primary", Desired: 4}, "t2": {Owner: "demo", Desired: 4}}}
-	if s.canarySettled(snapshot) {
+	if (canaryRun{s: s}).settled(snapshot) {
 		t.Error("settled while the target still has replicas")
 	}
 	snapshot.ReplicaSets["t2"] = ReplicaSet{Owner: "demo"}
-	if !s.canarySettled(snapshot) {
+	if !(canaryRun{s: s}).settled(snapshot) {
 		t.Error("not settled with the target at 0 and one primary ReplicaSet")
 	}
 }

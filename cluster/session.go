@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/engine"
@@ -110,46 +109,11 @@ type Session struct {
 
 var _ engine.World = (*Session)(nil)
 
-// Routing is how the scenario's Rollout routes traffic, read from its
-// canary strategy.
-type Routing struct {
-	// Routed: Istio traffic routing; the weights are the VirtualService's.
-	Routed bool
-	// VirtualService and ManagedRoutes name the route the controller writes.
-	VirtualService string
-	ManagedRoutes  []string
-	// CanaryKey is the route destination of the canary: its Service, or the
-	// DestinationRule's canary subset.
-	CanaryKey string
-	// Entry is the Service that receives all traffic without routing.
-	Entry string
-}
-
-// RoutingOf reads the routing of a canary Rollout.
-func RoutingOf(m *argorollouts.Manifests) Routing {
-	canary := m.Rollout.Spec.Strategy.Canary
-	routing := Routing{CanaryKey: canary.CanaryService, Entry: m.EntryService()}
-	if tr := canary.TrafficRouting; tr != nil && tr.Istio != nil {
-		routing.Routed = true
-		if vs := tr.Istio.VirtualService; vs != nil {
-			routing.VirtualService, routing.ManagedRoutes = vs.Name, vs.Routes
-		} else if len(tr.Istio.VirtualServices) > 0 {
-			routing.VirtualService, routing.ManagedRoutes = tr.Istio.VirtualServices[0].Name, tr.Istio.VirtualServices[0].Routes
-		}
-		if dr := tr.Istio.DestinationRule; dr != nil {
-			routing.CanaryKey = dr.CanarySubsetName
-		}
-	}
-	return routing
-}
-
 // Emit records an event on the timeline (at its own time) and reports it.
 // With a Flagger Canary, a message Flagger sent for it first is attached.
 func (s *Session) Emit(event result.Event) {
 	s.mu.Lock()
-	if s.Canary != nil {
-		s.takePendingLocked(&event)
-	}
+	s.takePendingLocked(&event)
 	s.events = append(s.events, event)
 	s.mu.Unlock()
 	if s.Options.Progress != nil {
@@ -157,37 +121,42 @@ func (s *Session) Emit(event result.Event) {
 	}
 }
 
-// Run replays the scenario. It returns a Result whenever the release
-// happened, also together with an error.
-func (s *Session) Run(ctx context.Context) (res *result.Result, err error) {
-	if s.Canary != nil {
-		return s.runCanary(ctx)
-	}
-	rollout := s.Manifests.Rollout
-	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects}
-	if err := s.prepare(ctx); err != nil {
-		return nil, err
-	}
-	// Whatever happens from here, what was applied is deleted again.
-	defer s.cleanup(ctx, &err, nil)
-	if err := s.Driver.Apply(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.Driver.WaitHealthy(ctx, s.HealthyTimeout); err != nil {
-		return nil, fmt.Errorf("deploying the stable image %s: %w", s.Scenario.Spec.Stable, err)
-	}
+// Run replays the scenario with the controller it names. It returns a
+// Result whenever the release happened, also together with an error.
+func (s *Session) Run(ctx context.Context) (*result.Result, error) {
+	return s.controller().run(ctx)
+}
 
-	watchCtx, stopWatching := context.WithCancel(ctx)
-	defer stopWatching()
-	routing := RoutingOf(s.Manifests)
-	s.Observer = &Observer{Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name,
-		VirtualService: routing.VirtualService, ManagedRoutes: routing.ManagedRoutes,
-		Clock: s.Plane.Now, Emit: s.Emit, Changed: s.Plane.Follow}
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(s.Client, 0, s.Manifests.Namespace, nil)
-	if err := s.Observer.Start(watchCtx, factory); err != nil {
-		return nil, err
+// controlled is what the Session needs of the controller a scenario
+// names: how the stable version is deployed and watched, what the
+// operator's actions patch, and what the observed state means. Each
+// controller's is in its own file (argorollouts.go, flagger.go).
+type controlled interface {
+	// run deploys the stable version, watches it, and goes on with
+	// releaseAndLoop.
+	run(ctx context.Context) (*result.Result, error)
+	snapshot() Snapshot
+	// outcome is the controller's rule on the snapshot; settled, that
+	// only the stable version has replicas.
+	outcome(Snapshot) (outcome string, since *time.Duration, settled bool)
+	live(Snapshot, *engine.Live)
+	promote(ctx context.Context) error
+	promoteFull(ctx context.Context) error
+	abort(ctx context.Context) error
+	retry(ctx context.Context) error
+	revertWeights(ctx context.Context) error
+	namespace() string
+	// hashLabel is the pod label of a ReplicaSet's pod-template hash.
+	hashLabel() string
+}
+
+// controller is the scenario's controller: a Flagger Canary when Canary is
+// set, else an Argo Rollouts Rollout.
+func (s *Session) controller() controlled {
+	if s.Canary != nil {
+		return canaryRun{s}
 	}
-	return s.releaseAndLoop(ctx, s.Observer.Snapshot, s.Observer.MarkReleased, stopWatching)
+	return rolloutRun{s}
 }
 
 // releaseAndLoop warms the plane, releases on a whole second, and runs the
@@ -222,29 +191,10 @@ func (s *Session) loop(ctx context.Context) error {
 	return s.engine.Loop(ctx)
 }
 
-// Outcome is the rollout's state as the observer saw it
-// (docs/architecture.md#outcomes); settled: only the stable ReplicaSet
-// has replicas.
+// Outcome is the controller's rule on what the observer saw.
 func (s *Session) Outcome() (string, *time.Duration, bool) {
-	snapshot := s.snapshot()
-	if s.Canary != nil {
-		outcome, since := s.canaryOutcome(snapshot)
-		return outcome, since, s.canarySettled(snapshot)
-	}
-	settled := true
-	for hash, rs := range snapshot.ReplicaSets {
-		if hash != snapshot.Rollout.StableRS && rs.Desired > 0 {
-			settled = false
-		}
-	}
-	o := s.Observer
-	o.mu.Lock()
-	progress := argorollouts.Progress{Phase: snapshot.Rollout.Phase, Abort: snapshot.Rollout.Abort,
-		FullyPromoted: snapshot.Rollout.StableRS == snapshot.Rollout.CurrentPodHash,
-		PromotedAt:    o.PromotedAt, AbortedAt: o.AbortedAt, PausedAt: o.PausedAt}
-	o.mu.Unlock()
-	outcome, since := argorollouts.Outcome(progress)
-	return outcome, since, settled
+	c := s.controller()
+	return c.outcome(c.snapshot())
 }
 
 // result assembles the Result: the plane's traffic, the timeline in time
@@ -268,13 +218,8 @@ func (s *Session) result() *result.Result {
 func (s *Session) Live() engine.Live {
 	weight, requests, failed := s.Plane.Live()
 	live := engine.Live{CanaryWeight: weight, Requests: requests, Failed: failed}
-	snapshot := s.snapshot()
-	if s.Canary != nil {
-		live.Phase, live.Image = snapshot.Canary.Phase, snapshot.Canary.TargetImage
-		return live
-	}
-	rollout := snapshot.Rollout
-	live.Step, live.Steps, live.Phase, live.Image = rollout.CurrentStepIndex, rollout.Steps, rollout.Phase, rollout.Image
+	c := s.controller()
+	c.live(c.snapshot(), &live)
 	return live
 }
 
@@ -283,25 +228,16 @@ func (s *Session) Release(ctx context.Context, image string) error {
 	return s.Driver.Release(ctx, image, s.Plane.PodAnnotations(image))
 }
 
-// Promote, PromoteFull, Abort and Retry are the operator's actions: the
-// plugin's patches on a Rollout; on a Flagger Canary promote and abort open
-// the emulated loadtester's gates (Flagger has no other way in).
-func (s *Session) Promote(ctx context.Context) error {
-	if s.Canary != nil {
-		return s.openGate(Gates.OpenGate)
-	}
-	return s.Driver.Promote(ctx)
-}
+// Promote, PromoteFull, Abort and Retry are the operator's actions, as
+// the scenario's controller takes them.
+func (s *Session) Promote(ctx context.Context) error     { return s.controller().promote(ctx) }
+func (s *Session) PromoteFull(ctx context.Context) error { return s.controller().promoteFull(ctx) }
+func (s *Session) Abort(ctx context.Context) error       { return s.controller().abort(ctx) }
+func (s *Session) Retry(ctx context.Context) error       { return s.controller().retry(ctx) }
 
-func (s *Session) Abort(ctx context.Context) error {
-	if s.Canary != nil {
-		return s.openGate(Gates.OpenRollback)
-	}
-	return s.Driver.Abort(ctx)
-}
-
-func (s *Session) PromoteFull(ctx context.Context) error { return s.Driver.PromoteFull(ctx) }
-func (s *Session) Retry(ctx context.Context) error       { return s.Driver.Retry(ctx) }
+// RevertWeights is a GitOps agent syncing the routing as the manifests
+// have it.
+func (s *Session) RevertWeights(ctx context.Context) error { return s.controller().revertWeights(ctx) }
 
 // TargetHashes are the pod-template hashes of the target's ReplicaSets:
 // canary (any image but the stable one), stable, or all.
@@ -371,68 +307,14 @@ func (s *Session) KillPods(ctx context.Context, target string, count int) (int, 
 	return killed, nil
 }
 
-// snapshot is the observer's current state, whichever controller runs.
-func (s *Session) snapshot() Snapshot {
-	if s.Canary != nil {
-		return s.CanaryObserver.Snapshot()
-	}
-	return s.Observer.Snapshot()
-}
-
-func (s *Session) namespace() string {
-	if s.Canary != nil {
-		return s.Canary.Namespace
-	}
-	return s.Manifests.Namespace
-}
-
-// hashLabel is the pod label of a ReplicaSet's pod-template hash: the
-// Rollout's own, or the Deployment controller's.
-func (s *Session) hashLabel() string {
-	if s.Canary != nil {
-		return "pod-template-hash"
-	}
-	return "rollouts-pod-template-hash"
-}
+func (s *Session) snapshot() Snapshot { return s.controller().snapshot() }
+func (s *Session) namespace() string  { return s.controller().namespace() }
+func (s *Session) hashLabel() string  { return s.controller().hashLabel() }
 
 func (s *Session) log(message string, args ...any) {
 	if s.Log != nil {
 		s.Log.Info(message, args...)
 	}
-}
-
-// RevertWeights is a GitOps agent syncing the VirtualService as it is in
-// the manifests (without ignoreDifferences): the weights go back to what
-// Git says until the controller writes them again.
-func (s *Session) RevertWeights(ctx context.Context) error {
-	if s.Canary != nil {
-		return fmt.Errorf("gitops-revert: Flagger makes its VirtualService itself; a scenario's manifests hold none to re-apply")
-	}
-	name := s.Observer.VirtualService
-	vs, ok := s.Driver.Object("VirtualService", name)
-	if !ok {
-		return fmt.Errorf("gitops-revert: the scenario's manifests have no VirtualService %q", name)
-	}
-	return s.Driver.ApplyObject(ctx, vs, "canarylab-gitops")
-}
-
-// Decode reads a scenario's manifests for a cluster backend: the Argo
-// Rollouts manifests as the model checks them, and the objects to apply in
-// their namespace. A Rollout without a canary strategy is a backend error
-// naming the backend and the Rollout's file:line.
-func Decode(sc *scenario.Scenario, backend string) (*argorollouts.Manifests, []Object, error) {
-	m, err := argorollouts.Decode(sc.Documents)
-	if err != nil {
-		return nil, nil, err
-	}
-	if m.Rollout.Spec.Strategy.Canary == nil {
-		return nil, nil, fmt.Errorf("%w: %s: the %s backend drives canary Rollouts; blueGreen is not driven yet", runner.ErrBackend, m.RolloutWhere, backend)
-	}
-	objects, err := Objects(sc.Documents, m.Namespace)
-	if err != nil {
-		return nil, nil, err
-	}
-	return m, objects, nil
 }
 
 // prepare sets the stable image on the workload and prepares the objects.
