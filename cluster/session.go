@@ -241,12 +241,12 @@ func (s *Session) RevertWeights(ctx context.Context) error { return s.controller
 
 // TargetHashes are the pod-template hashes of the target's ReplicaSets:
 // canary (any image but the stable one), stable, or all.
-func (s *Session) TargetHashes(target string) []string {
+func (s *Session) TargetHashes(target scenario.Target) []string {
 	var hashes []string
 	for hash, rs := range s.snapshot().ReplicaSets {
-		class := "canary"
+		class := scenario.TargetCanary
 		if rs.Image == s.Scenario.Spec.Stable {
-			class = "stable"
+			class = scenario.TargetStable
 		}
 		if target == scenario.TargetAll || target == class {
 			hashes = append(hashes, hash)
@@ -258,7 +258,7 @@ func (s *Session) TargetHashes(target string) []string {
 
 // TargetPods lists the target's pods that are not being deleted, ready
 // ones first.
-func (s *Session) TargetPods(ctx context.Context, target string) ([]unstructured.Unstructured, error) {
+func (s *Session) TargetPods(ctx context.Context, target scenario.Target) ([]unstructured.Unstructured, error) {
 	var pods []unstructured.Unstructured
 	for _, hash := range s.TargetHashes(target) {
 		list, err := s.Client.Resource(Pods).Namespace(s.namespace()).List(ctx,
@@ -288,7 +288,7 @@ func PodReady(pod *unstructured.Unstructured) bool {
 }
 
 // KillPods deletes up to count of the target's pods, as `kubectl delete pod`.
-func (s *Session) KillPods(ctx context.Context, target string, count int) (int, error) {
+func (s *Session) KillPods(ctx context.Context, target scenario.Target, count int) (int, error) {
 	pods, err := s.TargetPods(ctx, target)
 	if err != nil {
 		return 0, err

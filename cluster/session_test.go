@@ -54,19 +54,19 @@ func (p *fakePlane) Finish() (result.Requests, *result.Series) {
 	return result.Requests{Total: 10}, &result.Series{StepSeconds: 1}
 }
 func (p *fakePlane) PodAnnotations(string) map[string]string { return nil }
-func (p *fakePlane) record(fault string, on bool) (string, error) {
+func (p *fakePlane) record(fault scenario.Fault, on bool) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults = append(p.faults, fmt.Sprintf("%s %s at %s", map[bool]string{true: "start", false: "end"}[on], fault, p.now))
 	return "injected", nil
 }
-func (p *fakePlane) CrashLoop(_ context.Context, _ string, on bool) (string, error) {
+func (p *fakePlane) CrashLoop(_ context.Context, _ scenario.Target, on bool) (string, error) {
 	return p.record(scenario.FaultCrashLoop, on)
 }
-func (p *fakePlane) ErrorRate(_ context.Context, _ string, rate float64) (string, error) {
+func (p *fakePlane) ErrorRate(_ context.Context, _ scenario.Target, rate float64) (string, error) {
 	return p.record(scenario.FaultErrorInjection, rate > 0)
 }
-func (p *fakePlane) Latency(_ context.Context, _ string, delay time.Duration) (string, error) {
+func (p *fakePlane) Latency(_ context.Context, _ scenario.Target, delay time.Duration) (string, error) {
 	return p.record(scenario.FaultLatencyInjection, delay > 0)
 }
 func (p *fakePlane) NoTraffic(_ context.Context, on bool) (string, error) {

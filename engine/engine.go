@@ -49,7 +49,7 @@ type World interface {
 	Retry(ctx context.Context) error
 
 	// KillPods deletes up to count of the target's pods and says how many.
-	KillPods(ctx context.Context, target string, count int) (int, error)
+	KillPods(ctx context.Context, target scenario.Target, count int) (int, error)
 	// RevertWeights is a GitOps agent applying the routing as Git has it.
 	RevertWeights(ctx context.Context) error
 	PlaneFaults
@@ -65,9 +65,9 @@ type World interface {
 // PlaneFaults are the faults that act on the traffic, the metrics or the
 // controller: what a cluster backend's plane does, and the sim's models.
 type PlaneFaults interface {
-	CrashLoop(ctx context.Context, target string, on bool) (string, error)
-	ErrorRate(ctx context.Context, target string, rate float64) (string, error)
-	Latency(ctx context.Context, target string, delay time.Duration) (string, error)
+	CrashLoop(ctx context.Context, target scenario.Target, on bool) (string, error)
+	ErrorRate(ctx context.Context, target scenario.Target, rate float64) (string, error)
+	Latency(ctx context.Context, target scenario.Target, delay time.Duration) (string, error)
 	NoTraffic(ctx context.Context, on bool) (string, error)
 	MetricsOutage(ctx context.Context, on bool) (string, error)
 	MetricsEmpty(ctx context.Context, on bool) (string, error)
@@ -247,9 +247,9 @@ func (e *Run) apply(ctx context.Context, entry scenario.Timed) error {
 		return err
 	}
 	if on {
-		e.emit(result.Event{Type: result.FaultStarted, Fault: event.Fault, Message: note})
+		e.emit(result.Event{Type: result.FaultStarted, Fault: string(event.Fault), Message: note})
 	} else {
-		e.emit(result.Event{Type: result.FaultEnded, Fault: event.Fault})
+		e.emit(result.Event{Type: result.FaultEnded, Fault: string(event.Fault)})
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func (e *Run) act(ctx context.Context, event scenario.Event) error {
 		return fmt.Errorf("action %s: the %s controller has no such action; it has %v", event.Action,
 			e.Scenario.Spec.Controller, scenario.ActionsFor(e.Scenario.Spec.Controller))
 	}
-	applied := result.Event{Type: result.ActionApplied, Action: event.Action}
+	applied := result.Event{Type: result.ActionApplied, Action: string(event.Action)}
 	var err error
 	switch event.Action {
 	case scenario.ActionRelease:
@@ -343,9 +343,9 @@ func (e *Run) sendState() {
 	})
 }
 
-func podsDeleted(n int, target string) string {
+func podsDeleted(n int, target scenario.Target) string {
 	if n == 1 {
-		return "deleted 1 " + target + " pod"
+		return "deleted 1 " + string(target) + " pod"
 	}
-	return "deleted " + strconv.Itoa(n) + " " + target + " pods"
+	return "deleted " + strconv.Itoa(n) + " " + string(target) + " pods"
 }

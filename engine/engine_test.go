@@ -37,17 +37,17 @@ func (w *world) Promote(context.Context) error                 { return w.call("
 func (w *world) PromoteFull(context.Context) error             { return w.call("promote-full") }
 func (w *world) Abort(context.Context) error                   { return w.call("abort") }
 func (w *world) Retry(context.Context) error                   { return w.call("retry") }
-func (w *world) KillPods(_ context.Context, target string, count int) (int, error) {
+func (w *world) KillPods(_ context.Context, target scenario.Target, count int) (int, error) {
 	return count, w.call("kill %d %s", count, target)
 }
 func (w *world) RevertWeights(context.Context) error { return w.call("revert") }
-func (w *world) CrashLoop(_ context.Context, target string, on bool) (string, error) {
+func (w *world) CrashLoop(_ context.Context, target scenario.Target, on bool) (string, error) {
 	return "", w.call("crash-loop %s %t", target, on)
 }
-func (w *world) ErrorRate(_ context.Context, target string, rate float64) (string, error) {
+func (w *world) ErrorRate(_ context.Context, target scenario.Target, rate float64) (string, error) {
 	return "", w.call("error-rate %s %g", target, rate)
 }
-func (w *world) Latency(_ context.Context, target string, delay time.Duration) (string, error) {
+func (w *world) Latency(_ context.Context, target scenario.Target, delay time.Duration) (string, error) {
 	return "", w.call("latency %s %s", target, delay)
 }
 func (w *world) NoTraffic(_ context.Context, on bool) (string, error) {

@@ -6,6 +6,7 @@ package scenario
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/canarylab/canarylab/fixtures"
@@ -33,59 +34,77 @@ const (
 	OutcomeDegraded   = "degraded"
 )
 
+// Fault names a fault a scenario event injects.
+type Fault string
+
 // Faults a scenario event can inject.
 const (
-	FaultMetricsOutage     = "metrics-outage"
-	FaultMetricsEmpty      = "metrics-empty"
-	FaultPodKill           = "pod-kill"
-	FaultCrashLoop         = "crash-loop"
-	FaultErrorInjection    = "error-injection"
-	FaultLatencyInjection  = "latency-injection"
-	FaultNoTraffic         = "no-traffic"
-	FaultControllerRestart = "controller-restart"
-	FaultGitopsRevert      = "gitops-revert"
+	FaultMetricsOutage     Fault = "metrics-outage"
+	FaultMetricsEmpty      Fault = "metrics-empty"
+	FaultPodKill           Fault = "pod-kill"
+	FaultCrashLoop         Fault = "crash-loop"
+	FaultErrorInjection    Fault = "error-injection"
+	FaultLatencyInjection  Fault = "latency-injection"
+	FaultNoTraffic         Fault = "no-traffic"
+	FaultControllerRestart Fault = "controller-restart"
+	FaultGitopsRevert      Fault = "gitops-revert"
 )
+
+// Action names an operator action a scenario event applies.
+type Action string
 
 // Actions a scenario event can apply, as an operator would.
 const (
-	ActionPromote     = "promote"
-	ActionPromoteFull = "promote-full"
-	ActionAbort       = "abort"
-	ActionRetry       = "retry"
-	ActionRelease     = "release"
+	ActionPromote     Action = "promote"
+	ActionPromoteFull Action = "promote-full"
+	ActionAbort       Action = "abort"
+	ActionRetry       Action = "retry"
+	ActionRelease     Action = "release"
 )
+
+// Target is which version a fault hits.
+type Target string
 
 // Targets of a fault.
 const (
-	TargetCanary = "canary"
-	TargetStable = "stable"
-	TargetAll    = "all"
+	TargetCanary Target = "canary"
+	TargetStable Target = "stable"
+	TargetAll    Target = "all"
 )
+
+// Join lists names of the contract, comma-separated.
+func Join[T ~string](names []T) string {
+	texts := make([]string, len(names))
+	for i, name := range names {
+		texts[i] = string(name)
+	}
+	return strings.Join(texts, ", ")
+}
 
 // Faults lists every fault name, Actions every action name, in contract order.
 var (
-	Faults = []string{FaultMetricsOutage, FaultMetricsEmpty, FaultPodKill, FaultCrashLoop,
+	Faults = []Fault{FaultMetricsOutage, FaultMetricsEmpty, FaultPodKill, FaultCrashLoop,
 		FaultErrorInjection, FaultLatencyInjection, FaultNoTraffic, FaultControllerRestart, FaultGitopsRevert}
-	Actions  = []string{ActionPromote, ActionPromoteFull, ActionAbort, ActionRetry, ActionRelease}
+	Actions  = []Action{ActionPromote, ActionPromoteFull, ActionAbort, ActionRetry, ActionRelease}
 	Outcomes = []string{OutcomePromoted, OutcomeRolledBack, OutcomePaused, OutcomeDegraded}
-	Targets  = []string{TargetCanary, TargetStable, TargetAll}
+	Targets  = []Target{TargetCanary, TargetStable, TargetAll}
 )
 
 // ActionsFor lists the actions a controller has, in contract order: Flagger
 // has no promote-full or retry (its gates are loadtester webhooks, and a
 // failed canary starts again only on a new revision).
-func ActionsFor(controller string) []string {
+func ActionsFor(controller string) []Action {
 	if controller == ControllerFlagger {
-		return []string{ActionPromote, ActionAbort, ActionRelease}
+		return []Action{ActionPromote, ActionAbort, ActionRelease}
 	}
 	return Actions
 }
 
 // FaultsFor lists the faults a controller's scenarios can inject: Flagger
 // generates its routing objects, so it has no gitops-revert.
-func FaultsFor(controller string) []string {
+func FaultsFor(controller string) []Fault {
 	if controller == ControllerFlagger {
-		return slices.DeleteFunc(slices.Clone(Faults), func(fault string) bool { return fault == FaultGitopsRevert })
+		return slices.DeleteFunc(slices.Clone(Faults), func(fault Fault) bool { return fault == FaultGitopsRevert })
 	}
 	return Faults
 }
@@ -139,8 +158,8 @@ type Traffic struct {
 // Exactly one of Fault and Action is set.
 type Event struct {
 	At     duration.Duration `yaml:"at" json:"at"`
-	Fault  string            `yaml:"fault,omitempty" json:"fault,omitempty"`
-	Action string            `yaml:"action,omitempty" json:"action,omitempty"`
+	Fault  Fault             `yaml:"fault,omitempty" json:"fault,omitempty"`
+	Action Action            `yaml:"action,omitempty" json:"action,omitempty"`
 	// For is how long a fault lasts; zero means until the end of the run
 	// (controller-restart: the controller's downtime, default 10s).
 	For duration.Duration `yaml:"for,omitempty" json:"for,omitempty"`
@@ -151,7 +170,7 @@ type Event struct {
 	// Delay is the added latency of latency-injection.
 	Delay duration.Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
 	// Target is which version a fault hits: canary (default), stable or all.
-	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+	Target Target `yaml:"target,omitempty" json:"target,omitempty"`
 	// Count is how many pods pod-kill deletes (default 1).
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// Every is how often gitops-revert re-applies the desired weights (default 10s).
@@ -161,9 +180,9 @@ type Event struct {
 // Name is the fault or action name.
 func (e Event) Name() string {
 	if e.Fault != "" {
-		return e.Fault
+		return string(e.Fault)
 	}
-	return e.Action
+	return string(e.Action)
 }
 
 // Defaults applied by Load.

@@ -151,12 +151,12 @@ func (sc *Scenario) CheckEvent(event Event) []FieldProblem {
 		add("", "an event is either a fault or an action, not both (%s and %s)", event.Fault, event.Action)
 		return found
 	case event.Fault == "" && event.Action == "":
-		add("", "an event needs a fault (%s) or an action (%s)", strings.Join(Faults, ", "), strings.Join(Actions, ", "))
+		add("", "an event needs a fault (%s) or an action (%s)", Join(Faults), Join(Actions))
 		return found
 	}
 	if event.Action != "" {
 		if !slices.Contains(Actions, event.Action) {
-			add("action", "unknown action %q: one of %s", event.Action, strings.Join(Actions, ", "))
+			add("action", "unknown action %q: one of %s", event.Action, Join(Actions))
 			return found
 		}
 		if !slices.Contains(ActionsFor(sc.Spec.Controller), event.Action) {
@@ -183,7 +183,7 @@ func (sc *Scenario) CheckEvent(event Event) []FieldProblem {
 		return found
 	}
 	if !slices.Contains(Faults, event.Fault) {
-		add("fault", "unknown fault %q: one of %s", event.Fault, strings.Join(Faults, ", "))
+		add("fault", "unknown fault %q: one of %s", event.Fault, Join(Faults))
 		return found
 	}
 	if !slices.Contains(FaultsFor(sc.Spec.Controller), event.Fault) {
@@ -218,8 +218,9 @@ func (sc *Scenario) CheckEvent(event Event) []FieldProblem {
 		}
 	}
 	for _, setting := range []struct {
-		field, of string
-		set       bool
+		field string
+		of    Fault
+		set   bool
 	}{{"rate", FaultErrorInjection, event.Rate != nil}, {"delay", FaultLatencyInjection, event.Delay.Duration != 0},
 		{"count", FaultPodKill, event.Count != 0}, {"every", FaultGitopsRevert, event.Every.Duration != 0}} {
 		if setting.set && event.Fault != setting.of {

@@ -73,23 +73,23 @@ func (r *run) Abort(context.Context) error       { r.ctrl.Abort(); return nil }
 func (r *run) Retry(context.Context) error       { r.ctrl.Retry(); return nil }
 
 // KillPods deletes the target's pods in the data plane.
-func (r *run) KillPods(_ context.Context, target string, count int) (int, error) {
-	return r.world.KillPods(target, count), nil
+func (r *run) KillPods(_ context.Context, target scenario.Target, count int) (int, error) {
+	return r.world.KillPods(string(target), count), nil
 }
 
 // CrashLoop, ErrorRate, Latency and NoTraffic act on the data plane.
-func (r *run) CrashLoop(_ context.Context, target string, on bool) (string, error) {
-	r.world.SetCrashLoop(target, on)
+func (r *run) CrashLoop(_ context.Context, target scenario.Target, on bool) (string, error) {
+	r.world.SetCrashLoop(string(target), on)
 	return "", nil
 }
 
-func (r *run) ErrorRate(_ context.Context, target string, rate float64) (string, error) {
-	r.world.SetErrorInjection(target, rate)
+func (r *run) ErrorRate(_ context.Context, target scenario.Target, rate float64) (string, error) {
+	r.world.SetErrorInjection(string(target), rate)
 	return "", nil
 }
 
-func (r *run) Latency(_ context.Context, target string, delay time.Duration) (string, error) {
-	r.world.SetLatencyInjection(target, delay)
+func (r *run) Latency(_ context.Context, target scenario.Target, delay time.Duration) (string, error) {
+	r.world.SetLatencyInjection(string(target), delay)
 	return "", nil
 }
 

@@ -67,28 +67,28 @@ type injector struct {
 	log       *slog.Logger
 	// class says whether a pod-template hash runs the stable version or
 	// the canary; ok is false for a hash not seen yet.
-	class func(hash string) (string, bool)
+	class func(hash string) (scenario.Target, bool)
 
 	mu      sync.Mutex
-	desired map[string]demoapp.Fault // by class
-	applied map[string]demoapp.Fault // by pod
+	desired map[scenario.Target]demoapp.Fault // by class
+	applied map[string]demoapp.Fault          // by pod
 }
 
-func newInjector(client rest.Interface, pods dynamic.ResourceInterface, namespace string, log *slog.Logger, class func(string) (string, bool)) *injector {
+func newInjector(client rest.Interface, pods dynamic.ResourceInterface, namespace string, log *slog.Logger, class func(string) (scenario.Target, bool)) *injector {
 	return &injector{client: client, pods: pods, namespace: namespace, log: log, class: class,
-		desired: map[string]demoapp.Fault{}, applied: map[string]demoapp.Fault{}}
+		desired: map[scenario.Target]demoapp.Fault{}, applied: map[string]demoapp.Fault{}}
 }
 
-func targetClasses(target string) []string {
+func targetClasses(target scenario.Target) []scenario.Target {
 	if target == scenario.TargetAll {
-		return []string{scenario.TargetStable, scenario.TargetCanary}
+		return []scenario.Target{scenario.TargetStable, scenario.TargetCanary}
 	}
-	return []string{target}
+	return []scenario.Target{target}
 }
 
 // setErrorRate and setLatency change the desired fault of the target's
 // versions and apply it to their ready pods at once.
-func (in *injector) setErrorRate(ctx context.Context, target string, rate float64) error {
+func (in *injector) setErrorRate(ctx context.Context, target scenario.Target, rate float64) error {
 	in.mu.Lock()
 	for _, class := range targetClasses(target) {
 		fault := in.desired[class]
@@ -99,7 +99,7 @@ func (in *injector) setErrorRate(ctx context.Context, target string, rate float6
 	return in.sync(ctx, true)
 }
 
-func (in *injector) setLatency(ctx context.Context, target string, delay time.Duration) error {
+func (in *injector) setLatency(ctx context.Context, target scenario.Target, delay time.Duration) error {
 	in.mu.Lock()
 	for _, class := range targetClasses(target) {
 		fault := in.desired[class]

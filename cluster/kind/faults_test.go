@@ -23,6 +23,7 @@ import (
 
 	"github.com/canarylab/canarylab/cluster"
 	"github.com/canarylab/canarylab/fixtures/demoapp"
+	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/scenario/duration"
 )
 
@@ -137,8 +138,8 @@ func TestInjectorFollowsTargetsAndNewPods(t *testing.T) {
 		map[schema.GroupVersionResource]string{cluster.Pods: "PodList"},
 		testPod("demo-aaa-1", "aaa", true), testPod("demo-bbb-1", "bbb", true), testPod("demo-bbb-2", "bbb", false), testPod("other-1", "zzz", true))
 	pods := dyn.Resource(cluster.Pods).Namespace("default")
-	class := func(hash string) (string, bool) {
-		return map[string]string{"aaa": "stable", "bbb": "canary"}[hash], hash == "aaa" || hash == "bbb"
+	class := func(hash string) (scenario.Target, bool) {
+		return map[string]scenario.Target{"aaa": scenario.TargetStable, "bbb": scenario.TargetCanary}[hash], hash == "aaa" || hash == "bbb"
 	}
 	in := newInjector(client, pods, "default", quietLog(), class)
 	ctx := t.Context()

@@ -257,7 +257,7 @@ func tagOf(image string) string {
 }
 
 // classOf says whether a pod-template hash runs the stable version.
-func (r *run) classOf(hash string) (string, bool) {
+func (r *run) classOf(hash string) (scenario.Target, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rs, ok := r.snapshot.ReplicaSets[hash]
@@ -354,11 +354,11 @@ func (r *run) MetricsOutage(ctx context.Context, on bool) (string, error) {
 }
 
 // ErrorRate and Latency set the fault of the target's pods.
-func (r *run) ErrorRate(ctx context.Context, target string, rate float64) (string, error) {
+func (r *run) ErrorRate(ctx context.Context, target scenario.Target, rate float64) (string, error) {
 	return "", r.injector.setErrorRate(ctx, target, rate)
 }
 
-func (r *run) Latency(ctx context.Context, target string, delay time.Duration) (string, error) {
+func (r *run) Latency(ctx context.Context, target scenario.Target, delay time.Duration) (string, error) {
 	return "", r.injector.setLatency(ctx, target, delay)
 }
 
@@ -377,7 +377,7 @@ func (r *run) ControllerDown(ctx context.Context, down bool) (string, error) {
 }
 
 // CrashLoop and MetricsEmpty are refused before a kind run (CheckScenario).
-func (r *run) CrashLoop(context.Context, string, bool) (string, error) {
+func (r *run) CrashLoop(context.Context, scenario.Target, bool) (string, error) {
 	return "", refused(scenario.FaultCrashLoop)
 }
 
@@ -385,6 +385,6 @@ func (r *run) MetricsEmpty(context.Context, bool) (string, error) {
 	return "", refused(scenario.FaultMetricsEmpty)
 }
 
-func refused(fault string) error {
+func refused(fault scenario.Fault) error {
 	return fmt.Errorf("%w: fault %s is not reproducible on the kind backend: %s", runner.ErrBackend, fault, Refused[fault])
 }

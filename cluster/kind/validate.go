@@ -14,7 +14,7 @@ import (
 // real cluster they cannot be reproduced without changing what is tested.
 // The sim and the local backend (whose Prometheus API and pods are
 // canarylab's) inject both.
-var Refused = map[string]string{
+var Refused = map[scenario.Fault]string{
 	scenario.FaultMetricsEmpty: "a real Prometheus answers every query from the mesh's real telemetry; making it return an empty " +
 		"result would mean changing Prometheus or the AnalysisTemplates' queries, which is what the scenario tests",
 	scenario.FaultCrashLoop: "the fixture app's running containers cannot be made to crash and restart without changing the app " +

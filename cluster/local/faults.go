@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/canarylab/canarylab/cluster"
+	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/dataplane"
 )
 
@@ -32,7 +33,7 @@ type crash struct {
 
 // CrashLoop makes the target's pods not ready, as the kubelet reports a
 // crashing container, until it ends and the back-off has passed.
-func (r *run) CrashLoop(ctx context.Context, target string, on bool) (string, error) {
+func (r *run) CrashLoop(ctx context.Context, target scenario.Target, on bool) (string, error) {
 	now := r.Now()
 	if !on {
 		r.crashes[target] = crash{readyAt: now + crashBackoff}
@@ -65,13 +66,13 @@ func (r *run) followCrashes() error {
 }
 
 // ErrorRate, Latency and NoTraffic act on the data plane.
-func (r *run) ErrorRate(_ context.Context, target string, rate float64) (string, error) {
-	r.plane.with(func(w *dataplane.World) { w.SetErrorInjection(target, rate) })
+func (r *run) ErrorRate(_ context.Context, target scenario.Target, rate float64) (string, error) {
+	r.plane.with(func(w *dataplane.World) { w.SetErrorInjection(string(target), rate) })
 	return "", nil
 }
 
-func (r *run) Latency(_ context.Context, target string, delay time.Duration) (string, error) {
-	r.plane.with(func(w *dataplane.World) { w.SetLatencyInjection(target, delay) })
+func (r *run) Latency(_ context.Context, target scenario.Target, delay time.Duration) (string, error) {
+	r.plane.with(func(w *dataplane.World) { w.SetLatencyInjection(string(target), delay) })
 	return "", nil
 }
 
@@ -109,7 +110,7 @@ func (r *run) ControllerDown(_ context.Context, down bool) (string, error) {
 // setReady writes the Ready condition of the target's pods, as the kubelet
 // does when a container crashes (and after it restarts). kwok readies pods
 // only while they are Pending, so the condition stays as written.
-func (r *run) setReady(ctx context.Context, target string, ready bool) error {
+func (r *run) setReady(ctx context.Context, target scenario.Target, ready bool) error {
 	pods, err := r.session.TargetPods(ctx, target)
 	if err != nil {
 		return err

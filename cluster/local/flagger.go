@@ -50,7 +50,7 @@ func prepareCanary(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run
 		return nil, fmt.Errorf("%w: %s: provider %q: the local backend runs Flagger canaries on Istio only (its CRDs are the only mesh CRDs installed)",
 			runner.ErrBackend, canary.Where, canary.Provider)
 	}
-	return &run{cfg: cfg, sc: sc, opts: opts, canary: canary, objects: objects, crashes: map[string]crash{}}, nil
+	return &run{cfg: cfg, sc: sc, opts: opts, canary: canary, objects: objects, crashes: map[scenario.Target]crash{}}, nil
 }
 
 // executeCanary runs a flagger scenario: Flagger installed (built on first

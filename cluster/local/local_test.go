@@ -178,7 +178,7 @@ func TestLiveActionPromotesOnTheRealController(t *testing.T) {
 	}
 	applied := false
 	for _, e := range res.Events {
-		applied = applied || (e.Type == result.ActionApplied && e.Action == scenario.ActionPromote)
+		applied = applied || (e.Type == result.ActionApplied && e.Action == string(scenario.ActionPromote))
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -49,7 +49,7 @@ type run struct {
 	// ctx is the run's, for what its loop does between events.
 	ctx context.Context
 	// crashes are the crash loops of the run's targets.
-	crashes map[string]crash
+	crashes map[scenario.Target]crash
 }
 
 var _ cluster.Plane = (*run)(nil)
@@ -62,7 +62,7 @@ func prepare(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run, erro
 	if err != nil {
 		return nil, err
 	}
-	return &run{cfg: cfg, sc: sc, opts: opts, manifests: m, objects: objects, crashes: map[string]crash{}}, nil
+	return &run{cfg: cfg, sc: sc, opts: opts, manifests: m, objects: objects, crashes: map[scenario.Target]crash{}}, nil
 }
 
 // readyDelay is the pod-ready delay kwok gives an image's pods: scheduling

@@ -430,8 +430,8 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request, address lis
 // (scenario.DefaultEvent, then CheckEvent): what a file may say, a button
 // may do, and nothing else.
 func (s *Server) toEvent(request actionRequest) (scenario.Event, error) {
-	event := scenario.Event{Action: request.Action, Fault: request.Fault, For: request.For, Image: request.Image,
-		Rate: request.Rate, Delay: request.Delay, Target: request.Target, Count: request.Count}
+	event := scenario.Event{Action: scenario.Action(request.Action), Fault: scenario.Fault(request.Fault), For: request.For, Image: request.Image,
+		Rate: request.Rate, Delay: request.Delay, Target: scenario.Target(request.Target), Count: request.Count}
 	scenario.DefaultEvent(&event)
 	var messages []string
 	for _, problem := range s.scenario.CheckEvent(event) {

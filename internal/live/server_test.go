@@ -488,7 +488,7 @@ func TestHistoryIsBounded(t *testing.T) {
 	view := New(sc)
 	const extra = 250
 	for i := range historyLimit + extra {
-		view.Event(sc.Metadata.Name, result.Event{AtSeconds: float64(i), Type: result.ActionApplied, Action: scenario.ActionPromote})
+		view.Event(sc.Metadata.Name, result.Event{AtSeconds: float64(i), Type: result.ActionApplied, Action: string(scenario.ActionPromote)})
 		view.State(sc.Metadata.Name, runner.State{AtSeconds: float64(i)})
 	}
 	view.Result(&result.Result{Scenario: sc.Metadata.Name, Events: []result.Event{}})
@@ -599,7 +599,7 @@ func TestEventStreamOutlastsReadTimeout(t *testing.T) {
 	defer response.Body.Close()
 	// Published well past the read timeout.
 	later := time.AfterFunc(5*server.ReadTimeout, func() {
-		view.Event(sc.Metadata.Name, result.Event{AtSeconds: 1, Type: result.ActionApplied, Action: scenario.ActionPromote})
+		view.Event(sc.Metadata.Name, result.Event{AtSeconds: 1, Type: result.ActionApplied, Action: string(scenario.ActionPromote)})
 	})
 	defer later.Stop()
 	events := &sseReader{scanner: bufio.NewScanner(response.Body)}
@@ -650,7 +650,7 @@ func TestLiveFaultOutlastingTheRun(t *testing.T) {
 	}
 	var started, ended int
 	for _, event := range res.Events {
-		if event.Fault == scenario.FaultMetricsOutage {
+		if event.Fault == string(scenario.FaultMetricsOutage) {
 			switch event.Type {
 			case result.FaultStarted:
 				started++
