@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 type Digest struct {
 	// Field is its entry in versions.yaml.
 	Field string
+	// Chart names the Istio chart ("" for a file that is not one).
+	Chart string
 	// Source is where it was read: a URL, or module@version/path.
 	Source string
 	// SHA256 is the file's digest as read now.
@@ -42,7 +45,7 @@ func Digests(ctx context.Context, opts Options) ([]Digest, error) {
 		return nil, err
 	}
 	istio := opts.Versions.Istio
-	index, indexErr := chartIndex(ctx, opts, istio)
+	index, indexErr := chartIndexDigests(ctx, opts.HTTPClient, strings.TrimSuffix(istio.Repository, "/")+"/index.yaml", istio.Version)
 	var digests []Digest
 	for _, chart := range istio.Charts {
 		url := istio.URL(chart.Name)
@@ -50,7 +53,7 @@ func Digests(ctx context.Context, opts Options) ([]Digest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Istio chart %s %s: %w", chart.Name, istio.Version, err)
 		}
-		digest := Digest{Field: "istio.charts[" + chart.Name + "].sha256", Source: url, SHA256: SHA256(data), Pinned: chart.SHA256}
+		digest := Digest{Field: chartField(chart.Name), Chart: chart.Name, Source: url, SHA256: SHA256(data), Pinned: chart.SHA256}
 		if indexErr != nil {
 			digest.IndexError = indexErr.Error()
 		} else if digest.Index = index[chart.Name]; digest.Index == "" {
@@ -72,10 +75,12 @@ func Digests(ctx context.Context, opts Options) ([]Digest, error) {
 	return digests, nil
 }
 
-// chartIndex reads the chart repository's index.yaml: the digest of each
-// chart at the pinned version, by chart name.
-func chartIndex(ctx context.Context, opts Options, istio Istio) (map[string]string, error) {
-	data, err := download(ctx, opts.HTTPClient, strings.TrimSuffix(istio.Repository, "/")+"/index.yaml")
+// chartIndexDigests reads a chart repository's index.yaml (Helm's:
+// entries.<chart>[].version and .digest, the archive's sha256): the digest
+// of each chart at version, by chart name, in lower-case hex (a "sha256:"
+// prefix dropped).
+func chartIndexDigests(ctx context.Context, client *http.Client, indexURL, version string) (map[string]string, error) {
+	data, err := download(ctx, client, indexURL)
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +91,13 @@ func chartIndex(ctx context.Context, opts Options, istio Istio) (map[string]stri
 		} `json:"entries"`
 	}
 	if err := yaml.Unmarshal(data, &index); err != nil {
-		return nil, fmt.Errorf("the chart repository's index.yaml: %w", err)
+		return nil, fmt.Errorf("the chart repository's index.yaml (%s): %w", indexURL, err)
 	}
 	digests := map[string]string{}
 	for name, versions := range index.Entries {
-		for _, version := range versions {
-			if version.Version == istio.Version {
-				digests[name] = version.Digest
+		for _, entry := range versions {
+			if entry.Version == version {
+				digests[name] = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(entry.Digest), "sha256:"))
 			}
 		}
 	}

@@ -185,15 +185,26 @@ func TestChartFetcher(t *testing.T) {
 		}
 	})
 
-	t.Run("no digest, no download", func(t *testing.T) {
+	t.Run("no digest, and no index to check against: no download", func(t *testing.T) {
 		t.Parallel()
-		client, requests := countingClient(t, nil)
-		fetcher := &ChartFetcher{Versions: testVersions(t, DigestTODO), CacheDir: t.TempDir(), Client: client}
-		if _, err := fetcher.Archive(ctx, ChartBase); !errors.Is(err, ErrDigestMissing) {
+		client, requests := countingClient(t, archiveServer(t, archive)) // index.yaml: 404
+		cache := t.TempDir()
+		fetcher := &ChartFetcher{Versions: testVersions(t, DigestTODO), CacheDir: cache, Client: client}
+		_, err := fetcher.Archive(ctx, ChartBase)
+		if !errors.Is(err, ErrDigestMissing) {
 			t.Fatalf("error %v, want %v", err, ErrDigestMissing)
 		}
-		if *requests != 0 {
-			t.Errorf("%d requests", *requests)
+		t.Log(err)
+		for _, says := range []string{"Istio chart base 1.31.1", "istio.charts[base].sha256", "index", "404"} {
+			if !strings.Contains(err.Error(), says) {
+				t.Errorf("error %q does not say %q", err, says)
+			}
+		}
+		if *requests != 1 {
+			t.Errorf("%d requests, want 1 (index.yaml)", *requests)
+		}
+		if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+			t.Errorf("something was cached: %v", entries)
 		}
 	})
 
@@ -214,11 +225,12 @@ func TestChartFetcher(t *testing.T) {
 		if *requests != 1 {
 			t.Errorf("%d requests, want 1 (then the cache)", *requests)
 		}
-		if _, err := os.Stat(filepath.Join(cache, "istio-gateway-1.31.1.tgz")); err != nil {
+		cached := filepath.Join(cache, "istio-gateway-1.31.1-"+SHA256(archive)+".tgz")
+		if _, err := os.Stat(cached); err != nil {
 			t.Error(err)
 		}
 		// A cached archive that changed since is downloaded again.
-		if err := os.WriteFile(filepath.Join(cache, "istio-gateway-1.31.1.tgz"), []byte("tampered"), 0o644); err != nil {
+		if err := os.WriteFile(cached, []byte("tampered"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fetcher.Archive(ctx, ChartGateway); err != nil {

@@ -1,8 +1,11 @@
 package platform
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,32 +308,65 @@ func TestStepOrder(t *testing.T) {
 	}
 }
 
-// With the digests of versions.yaml still to fill, the Istio steps stop
-// before they download anything or contact the cluster, and say how to go on.
-func TestIstioStepsRefuseWithoutDigests(t *testing.T) {
+// With the digests of versions.yaml still to fill, the Istio steps check
+// each chart against the chart repository's index, cache it and log the
+// pin, before they contact the cluster; a later run needs no network. With
+// no index to check against they stop before they download a chart, and
+// say how to go on.
+func TestIstioStepsWithoutDigests(t *testing.T) {
 	t.Parallel()
 	v := versions(t)
 	for _, chart := range v.Istio.Charts {
-		if chart.SHA256 != DigestTODO {
+		if !Unpinned(chart.SHA256) {
 			t.Skipf("versions.yaml pins the %s chart's digest: this test is for the TODO state", chart.Name)
 		}
 	}
-	client, requests := countingClient(t, nil)
+	archive := tinyArchive(t)
+	serveArchive := archiveServer(t, archive)
+	index := indexYAML(map[string]string{ChartBase: SHA256(archive), ChartIstiod: SHA256(archive), ChartGateway: SHA256(archive)})
+	client, requests := countingClient(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/charts/index.yaml" {
+			w.Write(index)
+			return
+		}
+		serveArchive.ServeHTTP(w, req)
+	}))
+	cache := t.TempDir()
+	noCluster := &provision.State{Kubeconfig: filepath.Join(t.TempDir(), "no-kubeconfig")}
+	for run := range 2 {
+		var log bytes.Buffer
+		steps := Steps(Options{Versions: v, HTTPClient: client, CacheDir: cache, Log: slog.New(slog.NewTextHandler(&log, nil))})
+		for i, step := range steps[:3] {
+			err := step.Run(context.Background(), noCluster)
+			if err == nil || errors.Is(err, ErrDigestMissing) || errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), "no-kubeconfig") {
+				t.Fatalf("run %d, step %s: %v, want the chart verified and the cluster asked for", run, step.Name, err)
+			}
+			if pin := PinLine(istioCharts[i], v.Istio.Version, SHA256(archive)); !strings.Contains(log.String(), pin) {
+				t.Errorf("run %d, step %s: the log does not say %q:\n%s", run, step.Name, pin, log.String())
+			}
+		}
+		t.Logf("run %d:\n%s", run, log.String())
+		if *requests != 6 {
+			t.Errorf("run %d: %d requests, want 6 (index.yaml and the archive for each chart, the first run only)", run, *requests)
+		}
+	}
+
+	client, requests = countingClient(t, serveArchive) // index.yaml: 404
 	steps := Steps(Options{Versions: v, HTTPClient: client, CacheDir: t.TempDir()})
 	for _, step := range steps[:3] {
-		err := step.Run(context.Background(), &provision.State{Kubeconfig: filepath.Join(t.TempDir(), "no-kubeconfig")})
+		err := step.Run(context.Background(), noCluster)
 		if !errors.Is(err, ErrDigestMissing) {
-			t.Fatalf("step %s: %v, want %v", step.Name, err, ErrDigestMissing)
+			t.Fatalf("no index: step %s: %v, want %v", step.Name, err, ErrDigestMissing)
 		}
 		t.Logf("step %s: %v", step.Name, err)
-		for _, says := range []string{"platform install " + step.Name, "Istio chart", "1.31.1", "canarylab platform digests", VersionsFile} {
+		for _, says := range []string{"platform install " + step.Name, "Istio chart", "1.31.1", "index.yaml", "404", "canarylab platform digests --write", VersionsFile} {
 			if !strings.Contains(err.Error(), says) {
 				t.Errorf("step %s: error %q does not say %q", step.Name, err, says)
 			}
 		}
 	}
-	if *requests != 0 {
-		t.Errorf("%d downloads without a digest to check them against", *requests)
+	if *requests != 3 {
+		t.Errorf("no index: %d requests, want the 3 index.yaml ones: no chart downloaded without a digest to check it against", *requests)
 	}
 }
 

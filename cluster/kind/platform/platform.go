@@ -7,8 +7,9 @@
 // Deployments until status.availableReplicas reaches spec.replicas.
 //
 // Every version and digest is pinned in manifests/platform/versions.yaml,
-// which is embedded in the binary; a file whose sha256 is missing there, or
-// differs, is refused.
+// which is embedded in the binary; a file whose sha256 differs from the
+// pinned one is refused, and so is one whose sha256 is missing there, but
+// for Istio's charts (below).
 //
 //   - Argo Rollouts: manifests/install.yaml of the Go module
 //     github.com/argoproj/argo-rollouts at the pinned version, from the
@@ -40,9 +41,16 @@
 //
 // The charts are Istio's documented install method, versioned exactly, and
 // small; the digest check makes the download as fixed as a module. Where
-// the digests could not be computed (versions.yaml says
-// TODO-fill-on-a-machine-with-network), the Istio steps refuse to run and
-// say how to fill them: `canarylab platform digests`. Helm's release
+// a chart's digest could not be computed (versions.yaml says
+// TODO-fill-on-a-machine-with-network), its step checks the download,
+// on first use, against the digest the chart repository's index.yaml lists
+// for the pinned version instead (refusing it if they differ), caches the
+// verified archive, and logs the digest to pin; later runs take it from the
+// cache, without the network. That is trust on first use: the index comes
+// from the same place as the chart, so it catches a corrupt or swapped
+// download, not a compromised repository; `canarylab platform digests
+// --write` pins the digests in versions.yaml, and a pinned digest is the
+// only one checked. Helm's release
 // bookkeeping and hooks are not used: `helm list` does not show these
 // installs (the cluster is canarylab's, and deleted whole), and a chart
 // with hooks is refused rather than half installed.
@@ -142,15 +150,16 @@ var installs = []install{
 
 func istioStep(chart string) func(context.Context, Options, func() (*chartutil.Capabilities, error)) ([]*unstructured.Unstructured, error) {
 	return func(ctx context.Context, opts Options, caps func() (*chartutil.Capabilities, error)) ([]*unstructured.Unstructured, error) {
-		fetcher := &ChartFetcher{Versions: opts.Versions, CacheDir: filepath.Join(opts.CacheDir, "charts"), Client: opts.HTTPClient}
-		if _, err := fetcher.Archive(ctx, chart); err != nil {
+		fetcher := &ChartFetcher{Versions: opts.Versions, CacheDir: filepath.Join(opts.CacheDir, "charts"), Client: opts.HTTPClient, Log: opts.Log}
+		archive, err := fetcher.Archive(ctx, chart)
+		if err != nil {
 			return nil, err
 		}
 		capabilities, err := caps()
 		if err != nil {
 			return nil, err
 		}
-		return IstioObjects(ctx, fetcher, chart, capabilities)
+		return istioObjects(archive, chart, opts.Versions.Istio.Version, capabilities)
 	}
 }
 

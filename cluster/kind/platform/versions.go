@@ -18,7 +18,9 @@ import (
 const VersionsFile = "manifests/platform/versions.yaml"
 
 // DigestTODO marks a digest that could not be computed where versions.yaml
-// was written. An install refuses anything pinned with it.
+// was written. An install refuses a file pinned with it, except an Istio
+// chart, which it checks against the chart repository's index instead
+// (ChartFetcher).
 const DigestTODO = "TODO-fill-on-a-machine-with-network"
 
 var (
@@ -172,6 +174,6 @@ func VerifyDigest(what, field string, data []byte, pinned string) error {
 }
 
 func missingDigest(what, field, pinned string) error {
-	return fmt.Errorf("%w: %s: %s has no sha256 for it (%s: %q). On a machine with network, run `canarylab platform digests`, "+
-		"write the sha256 it prints into %s, and rebuild canarylab", ErrDigestMissing, what, VersionsFile, field, pinned, VersionsFile)
+	return fmt.Errorf("%w: %s: %s has no sha256 for it (%s: %q). On a machine with network, run `canarylab platform digests --write` "+
+		"in the repository (it writes the sha256 into %s), and rebuild canarylab", ErrDigestMissing, what, VersionsFile, field, pinned, VersionsFile)
 }
