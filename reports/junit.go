@@ -25,12 +25,22 @@ type junitSuite struct {
 }
 
 type junitCase struct {
-	ClassName string        `xml:"classname,attr"`
-	Name      string        `xml:"name,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	SystemOut lines         `xml:"system-out,omitempty"`
+	ClassName  string           `xml:"classname,attr"`
+	Name       string           `xml:"name,attr"`
+	Time       string           `xml:"time,attr"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Failure    *junitMessage    `xml:"failure,omitempty"`
+	Error      *junitMessage    `xml:"error,omitempty"`
+	SystemOut  lines            `xml:"system-out,omitempty"`
+}
+
+type junitProperties struct {
+	Property []junitProperty `xml:"property"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
 }
 
 type junitMessage struct {
@@ -79,19 +89,27 @@ func encodeText(encoder *xml.Encoder, start xml.StartElement, text string) error
 // JUnit writes the results as one JUnit XML test suite named suite: a test
 // case per scenario (classname canarylab.<backend>), the failed assertions as
 // its failure, a run that could not complete as its error, and the event
-// timeline as its system-out. Times are the run's length in (on the sim,
-// virtual) seconds. The output depends only on the results.
+// timeline as its system-out.
+//
+// A case's time is what CI systems take it for: the wall seconds the run
+// took on this machine (result.Result.Wall); the suite's is their sum. What
+// happened in the run's own time (virtual on the sim) is in the case's
+// properties: canarylab.outcome and canarylab.outcomeAtSeconds (when an
+// outcome was reached), canarylab.runSeconds (the run's length: the end of
+// the series, the last event or the outcome, whichever is latest) and
+// canarylab.seed. The output depends only on the results.
 func JUnit(w io.Writer, suite string, results []*result.Result) error {
 	out := junitSuite{Name: suite, Tests: len(results)}
 	var total float64
 	for _, res := range results {
-		seconds := runLength(res)
-		total += seconds
+		wall := res.Wall.Seconds()
+		total += wall
 		testCase := junitCase{
-			ClassName: "canarylab." + res.Backend,
-			Name:      res.Scenario,
-			Time:      formatSeconds(seconds),
-			SystemOut: lines(timeline(res)),
+			ClassName:  "canarylab." + res.Backend,
+			Name:       res.Scenario,
+			Time:       formatSeconds(wall),
+			Properties: properties(res),
+			SystemOut:  lines(timeline(res)),
 		}
 		var failed []string
 		for _, assertion := range res.Assertions {
@@ -132,6 +150,20 @@ func JUnit(w io.Writer, suite string, results []*result.Result) error {
 	return err
 }
 
+// properties are the case's facts in the run's own time (virtual on the sim).
+func properties(res *result.Result) *junitProperties {
+	var props []junitProperty
+	if res.Outcome.Result != "" {
+		props = append(props,
+			junitProperty{"canarylab.outcome", res.Outcome.Result},
+			junitProperty{"canarylab.outcomeAtSeconds", formatSeconds(res.Outcome.AtSeconds)})
+	}
+	props = append(props,
+		junitProperty{"canarylab.runSeconds", formatSeconds(runLength(res))},
+		junitProperty{"canarylab.seed", strconv.FormatInt(res.Seed, 10)})
+	return &junitProperties{Property: props}
+}
+
 // runLength is the run's length in seconds: the end of the series, else the
 // last event or the outcome, whichever is later.
 func runLength(res *result.Result) float64 {
@@ -148,12 +180,13 @@ func runLength(res *result.Result) float64 {
 
 func formatSeconds(seconds float64) string { return strconv.FormatFloat(seconds, 'f', 3, 64) }
 
-// timeline is the events, one a line: "  12.0s WeightChanged canaryWeight=20".
+// timeline is the events, one a line: "  12.0s WeightChanged canaryWeight=20",
+// steps counted from 1 ("   0.0s StepStarted step 1").
 func timeline(res *result.Result) string {
 	var b strings.Builder
 	for _, event := range res.Events {
 		line := fmt.Sprintf("%6ss %s", decimalSeconds(event.AtSeconds), event.Type)
-		if details := event.Describe(); details != "" {
+		if details := event.Text(); details != "" {
 			line += " " + details
 		}
 		b.WriteString(line + "\n")

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +49,7 @@ func rolledBack() *result.Result {
 			{Name: "maxFailedRequests", Passed: false, Detail: "expected at most 2%, observed 96 of 2700 (3.56%)"},
 			{Name: "maxCanaryWeight", Passed: true, Detail: "expected at most 50%, observed 20%"},
 		},
+		Wall: 412 * time.Millisecond, // a sim run: far shorter than the run's 60.5 virtual seconds
 	}
 }
 
@@ -72,6 +76,7 @@ func promoted() *result.Result {
 			{Name: "outcome", Passed: true, Detail: "expected promoted within 5m, observed promoted at 75.25s"},
 		},
 		Series: series,
+		Wall:   107*time.Second + 250*time.Millisecond,
 	}
 }
 
@@ -88,6 +93,7 @@ func broke() *result.Result {
 			{Name: "outcome", Passed: false, Detail: "expected rolled-back within 1m30s, observed no outcome"},
 		},
 		Error: "kind: creating cluster: docker: not found (exit status 127)",
+		Wall:  3*time.Minute + 2*time.Millisecond, // cluster creation took this long before it failed
 	}
 }
 
@@ -190,9 +196,13 @@ type parsedJUnit struct {
 		Errors   int    `xml:"errors,attr"`
 		Time     string `xml:"time,attr"`
 		Cases    []struct {
-			ClassName string        `xml:"classname,attr"`
-			Name      string        `xml:"name,attr"`
-			Time      string        `xml:"time,attr"`
+			ClassName  string `xml:"classname,attr"`
+			Name       string `xml:"name,attr"`
+			Time       string `xml:"time,attr"`
+			Properties []struct {
+				Name  string `xml:"name,attr"`
+				Value string `xml:"value,attr"`
+			} `xml:"properties>property"`
 			Failure   *parsedReason `xml:"failure"`
 			Error     *parsedReason `xml:"error"`
 			SystemOut string        `xml:"system-out"`
@@ -276,7 +286,7 @@ func TestJUnitParsesBackAndCounts(t *testing.T) {
 func TestJUnitCaseContents(t *testing.T) {
 	t.Parallel()
 	suite := parseJUnit(t, "canarylab", sample()).Suites[0]
-	rolledBackCase, promotedCase, brokeCase := suite.Cases[0], suite.Cases[1], suite.Cases[2]
+	rolledBackCase, brokeCase := suite.Cases[0], suite.Cases[2]
 
 	// The failure names each failed assertion with its detail, and only those.
 	if got, want := rolledBackCase.Failure.Message, "maxFailedRequests: expected at most 2%, observed 96 of 2700 (3.56%)"; got != want {
@@ -292,16 +302,55 @@ func TestJUnitCaseContents(t *testing.T) {
 			t.Errorf("system-out lacks the line %q:\n%s", line, rolledBackCase.SystemOut)
 		}
 	}
-	// Time: the outcome, the last event or the series, whichever is latest.
-	for _, tc := range []struct{ got, want string }{
-		{rolledBackCase.Time, "60.500"}, {promotedCase.Time, "107.000"}, {brokeCase.Time, "4.000"}, {suite.Time, "171.500"},
-	} {
-		if tc.got != tc.want {
-			t.Errorf("time %s, want %s", tc.got, tc.want)
-		}
-	}
 	if brokeCase.Error.Message != broke().Error || !strings.Contains(brokeCase.Error.Text, "outcome: expected rolled-back") {
 		t.Errorf("error %+v should carry the run's error and what failed before it", brokeCase.Error)
+	}
+}
+
+// A case's time is the wall seconds the run took (Result.Wall), the suite's
+// their sum; the run's own (virtual) times are properties.
+func TestJUnitTimeIsWallSeconds(t *testing.T) {
+	t.Parallel()
+	results := sample()
+	results[0].Wall = 437 * time.Millisecond
+	results[1].Wall = 2*time.Minute + 3*time.Second
+	results[2].Wall = 0 // made by hand: never timed
+	suite := parseJUnit(t, "canarylab", results).Suites[0]
+	for i, want := range []float64{0.437, 123, 0} {
+		got, err := strconv.ParseFloat(suite.Cases[i].Time, 64)
+		if err != nil || math.Abs(got-want) > 0.0005 {
+			t.Errorf("case %s: time %q, want %g wall seconds", suite.Cases[i].Name, suite.Cases[i].Time, want)
+		}
+	}
+	if got, err := strconv.ParseFloat(suite.Time, 64); err != nil || math.Abs(got-123.437) > 0.0005 {
+		t.Errorf("suite time %q, want the cases' sum 123.437", suite.Time)
+	}
+	// The outcome, the last event or the series, whichever is latest, in the
+	// run's own seconds.
+	for i, want := range []map[string]string{
+		{"canarylab.outcome": "rolled-back", "canarylab.outcomeAtSeconds": "30.500", "canarylab.runSeconds": "60.500", "canarylab.seed": "7"},
+		{"canarylab.outcome": "promoted", "canarylab.outcomeAtSeconds": "75.250", "canarylab.runSeconds": "107.000", "canarylab.seed": "7"},
+		{"canarylab.runSeconds": "4.000", "canarylab.seed": "7"},
+	} {
+		got := map[string]string{}
+		for _, property := range suite.Cases[i].Properties {
+			got[property.Name] = property.Value
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("case %s: properties %v, want %v", suite.Cases[i].Name, got, want)
+		}
+	}
+	// Wall time is beside the result, never in its JSON.
+	timed, err := results[1].JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untimed, err := promoted().JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(timed, untimed) {
+		t.Errorf("the Result JSON changes with the wall time:\n%s\nwant:\n%s", timed, untimed)
 	}
 }
 

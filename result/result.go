@@ -48,6 +48,11 @@ type Result struct {
 	// Error is set when the run could not complete (the backend failed or
 	// the run was interrupted); the rest holds what was observed until then.
 	Error string `json:"error,omitempty"`
+	// Wall is how long the run took on this machine (runner.Run measures
+	// it around the backend's Run). It is never part of the JSON, which on
+	// the sim is the same for the same seed, byte for byte; reports that
+	// time runs for CI (JUnit) read it from here.
+	Wall time.Duration `json:"-"`
 }
 
 // Outcome is the rollout's final state and when it was reached.
@@ -173,15 +178,22 @@ func (r *Result) First(eventType string) (Event, bool) {
 	return Event{}, false
 }
 
-// Describe is the event's fields other than time and type, in words:
+// Describe is the event's fields other than time and type, as the JSON
+// holds them (step is the 0-based step index):
 // "canaryWeight=20 step=1 metric=success-rate phase=Failed value=[0.5] message".
+// Text is the same for people, with steps counted from 1.
 func (e Event) Describe() string {
+	return e.describe(func(step int) string { return "step=" + strconv.Itoa(step) })
+}
+
+// describe is Describe with the step written by step.
+func (e Event) describe(step func(int) string) string {
 	var parts []string
 	if e.CanaryWeight != nil {
 		parts = append(parts, "canaryWeight="+strconv.Itoa(*e.CanaryWeight))
 	}
 	if e.Step != nil {
-		parts = append(parts, "step="+strconv.Itoa(*e.Step))
+		parts = append(parts, step(*e.Step))
 	}
 	for _, field := range []struct{ name, value string }{
 		{"image", e.Image}, {"analysisRun", e.AnalysisRun}, {"metric", e.Metric}, {"phase", e.Phase},
@@ -195,6 +207,14 @@ func (e Event) Describe() string {
 		parts = append(parts, e.Message)
 	}
 	return strings.Join(parts, " ")
+}
+
+// Text is Describe for people: the same fields, with the step counted from
+// 1 as Argo Rollouts' messages count it ("step 1" for the JSON's step 0,
+// which is the controller's status.currentStepIndex):
+// "canaryWeight=20 step 2 metric=success-rate phase=Failed value=[0.5] message".
+func (e Event) Text() string {
+	return e.describe(func(step int) string { return "step " + strconv.Itoa(step+1) })
 }
 
 // FailedPercent is the failed share as a percentage with two decimals ("4.51%").

@@ -6,6 +6,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
@@ -78,13 +79,18 @@ type Backend interface {
 // go test and from canarylab run.
 const DefaultSeed = 1
 
-// Run replays a scenario on backend and evaluates its expectations.
+// Run replays a scenario on backend and evaluates its expectations. The
+// Result's Wall is how long backend.Run took on this machine (never in the
+// JSON).
 func Run(ctx context.Context, backend Backend, sc *scenario.Scenario, opts Options) (*result.Result, error) {
 	if opts.Seed == 0 {
 		opts.Seed = DefaultSeed
 	}
+	started := time.Now()
 	res, err := backend.Run(ctx, sc, opts)
+	wall := time.Since(started)
 	if res != nil {
+		res.Wall = wall
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
