@@ -295,8 +295,8 @@ func DefaultEvent(event *Event) {
 	}
 }
 
-// LoadAll loads every scenario named by paths: files, or directories whose
-// *.yaml files are loaded (not recursively). Problems of all files are joined.
+// LoadAll loads every scenario named by paths: files, or directories searched
+// for scenario files (ExpandPaths). Problems of all files are joined.
 func LoadAll(paths []string) ([]*Scenario, error) {
 	files, err := ExpandPaths(paths)
 	if err != nil {
@@ -334,6 +334,12 @@ func LoadAll(paths []string) ([]*Scenario, error) {
 }
 
 // ExpandPaths turns files and directories into the scenario files to load.
+// A file named is loaded whatever it holds. A directory is searched
+// recursively (hidden directories and symbolic links to directories are
+// not followed) for YAML files whose kind is Scenario, so manifests and
+// other YAML can sit next to scenarios; a YAML file directly in a
+// directory named that does not parse is loaded too, so its syntax error
+// is reported rather than the file skipped.
 func ExpandPaths(paths []string) ([]string, error) {
 	var files []string
 	var ps problems
@@ -347,25 +353,56 @@ func ExpandPaths(paths []string) ([]string, error) {
 			files = append(files, path)
 			continue
 		}
-		entries, err := os.ReadDir(path)
+		found := 0
+		err = filepath.WalkDir(path, func(file string, entry fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if entry.IsDir() {
+				if file != path && strings.HasPrefix(entry.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if ext := filepath.Ext(file); ext != ".yaml" && ext != ".yml" {
+				return nil
+			}
+			if isScenario(file, filepath.Dir(file) == filepath.Clean(path)) {
+				files = append(files, file)
+				found++
+			}
+			return nil
+		})
 		if err != nil {
 			ps.add(path, 0, "cannot read directory: %v", err)
 			continue
 		}
-		found := 0
-		for _, entry := range entries {
-			if entry.Type().IsRegular() || entry.Type()&fs.ModeSymlink != 0 {
-				if ext := filepath.Ext(entry.Name()); ext == ".yaml" || ext == ".yml" {
-					files = append(files, filepath.Join(path, entry.Name()))
-					found++
-				}
-			}
-		}
 		if found == 0 {
-			ps.add(path, 0, "directory holds no scenario files (*.yaml)")
+			ps.add(path, 0, "directory holds no scenario files (YAML files of kind %s, searched recursively)", Kind)
 		}
 	}
 	return files, ps.err()
+}
+
+// isScenario says whether a YAML file found in a directory is a scenario:
+// its kind is Scenario, or its apiVersion canarylab's. One that cannot be
+// read or parsed counts when unreadable counts (the top directory given),
+// so that Load reports why.
+func isScenario(file string, unreadable bool) bool {
+	data, err := ReadFile(file)
+	if err != nil {
+		return unreadable
+	}
+	var head struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return unreadable
+	}
+	// canarylab's own apiVersion with another kind is a scenario with a
+	// mistake, which Load reports.
+	return head.Kind == Kind || strings.HasPrefix(head.APIVersion, "canarylab.dev/")
 }
 
 // Problems collects the problems a controller model finds in manifests.

@@ -216,3 +216,49 @@ func TestFlaggerScenarioRejectsArgoOnlyEvents(t *testing.T) {
 		t.Errorf("promote is a Flagger action (the confirm-promotion gate), but was rejected:\n%v", err)
 	}
 }
+
+// A directory is searched recursively for files of kind Scenario:
+// manifests next to scenarios are left alone, hidden directories are not
+// searched, and a top-level YAML file that does not parse is loaded so that
+// its error is reported.
+func TestExpandPathsPicksScenariosByKind(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scenario := "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\n"
+	write("a.yaml", scenario)
+	write("rollout.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\n---\nkind: Scenario\n")
+	write("typo.yml", "apiVersion: canarylab.dev/v1alpha1\nkind: Senario\n")
+	write("broken.yaml", "kind: [\n")
+	write("team/b.yml", scenario)
+	write("team/manifests/broken.yaml", "kind: [\n")
+	write("team/notes.txt", scenario)
+	write("manifests/rollout.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\n")
+	write(".git/c.yaml", scenario)
+	files, err := ExpandPaths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, file := range files {
+		rel, _ := filepath.Rel(dir, file)
+		got = append(got, filepath.ToSlash(rel))
+	}
+	want := "a.yaml broken.yaml team/b.yml typo.yml"
+	if strings.Join(got, " ") != want {
+		t.Errorf("files %q, want %s", got, want)
+	}
+	if _, err := ExpandPaths([]string{filepath.Join(dir, "manifests")}); err == nil ||
+		!strings.Contains(err.Error(), "holds no scenario files") {
+		t.Errorf("err = %v, want: holds no scenario files", err)
+	}
+}
