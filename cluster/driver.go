@@ -107,7 +107,7 @@ func Objects(docs []scenario.Document, ns string) ([]Object, error) {
 		}
 		labels[ManagedByLabel] = ManagedBy
 		obj.SetLabels(labels)
-		objects = append(objects, Object{Unstructured: obj, Where: doc.Where(), gvr: kind.gvr})
+		objects = append(objects, Object{Unstructured: obj, Where: doc.Where(), gvr: resourceOf(obj, kind.gvr)})
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n  %s", scenario.ErrInvalid, strings.Join(problems, "\n  "))
@@ -128,7 +128,18 @@ func NewObject(obj *unstructured.Unstructured, where string) (Object, error) {
 	}
 	labels[ManagedByLabel] = ManagedBy
 	obj.SetLabels(labels)
-	return Object{Unstructured: obj, Where: where, gvr: kind.gvr}, nil
+	return Object{Unstructured: obj, Where: where, gvr: resourceOf(obj, kind.gvr)}, nil
+}
+
+// resourceOf is the resource an object is applied as: its kind's, at the
+// version its apiVersion names (networking.istio.io/v1alpha3 as well as
+// v1), as kubectl apply sends it; the API server serves every version its
+// CRD lists.
+func resourceOf(obj *unstructured.Unstructured, gvr schema.GroupVersionResource) schema.GroupVersionResource {
+	if gv, err := schema.ParseGroupVersion(obj.GetAPIVersion()); err == nil && gv.Group == gvr.Group && gv.Version != "" {
+		gvr.Version = gv.Version
+	}
+	return gvr
 }
 
 func knownKinds() []string {

@@ -225,3 +225,24 @@ func TestVirtualServiceRoutes(t *testing.T) {
 		t.Errorf("routes = %v", got)
 	}
 }
+
+// An object is applied at the version its apiVersion names: a
+// VirtualService of networking.istio.io/v1alpha3 (as most tutorials write
+// it) goes to that version's resource, as kubectl apply sends it.
+func TestObjectsKeepTheirVersion(t *testing.T) {
+	docs := []scenario.Document{
+		{File: "vs.yaml", Line: 1, Kind: "VirtualService", Name: "demo",
+			Raw: []byte("apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {name: demo}\n")},
+		{File: "vs.yaml", Line: 5, Kind: "VirtualService", Name: "other",
+			Raw: []byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: other}\n")},
+	}
+	objects, err := Objects(docs, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"v1alpha3", "v1"} {
+		if gvr := objects[i].gvr; gvr.Group != "networking.istio.io" || gvr.Resource != "virtualservices" || gvr.Version != want {
+			t.Errorf("%s: resource %v, want networking.istio.io/%s virtualservices", objects[i].Where, gvr, want)
+		}
+	}
+}
