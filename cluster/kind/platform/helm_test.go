@@ -274,6 +274,9 @@ func TestDigests(t *testing.T) {
 	if !strings.Contains(gateway.Field, "gateway") || gateway.Source != "https://istio-release.storage.googleapis.com/charts/gateway-1.31.1.tgz" {
 		t.Errorf("gateway: %+v", gateway)
 	}
+	if base.Chart != ChartBase || gateway.Chart != ChartGateway || argo.Chart != "" {
+		t.Errorf("charts %q, %q, %q, want base, gateway and none", base.Chart, gateway.Chart, argo.Chart)
+	}
 	if argo.Field != "argoRollouts.sha256" || !argo.Matches() {
 		t.Errorf("the Argo Rollouts manifest: %+v, want the pinned digest", argo)
 	}
