@@ -75,7 +75,7 @@ func RoutingOf(m *argorollouts.Manifests) Routing {
 func (r rolloutRun) run(ctx context.Context) (res *result.Result, err error) {
 	s := r.s
 	rollout := s.Manifests.Rollout
-	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects}
+	s.Driver = &Driver{Client: s.Client, Namespace: s.Manifests.Namespace, Rollout: rollout.Metadata.Name, Objects: s.Objects, Mapper: s.Mapper}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}

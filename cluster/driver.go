@@ -14,7 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,6 +29,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 )
 
@@ -77,28 +84,33 @@ const PodReadyDelayAnnotation = "pod-ready.stage.kwok.x-k8s.io/delay"
 type Object struct {
 	*unstructured.Unstructured
 	Where string
-	gvr   schema.GroupVersionResource
+	// gvr is the object's resource; empty until resolved for a kind the
+	// driver does not know.
+	gvr schema.GroupVersionResource
+	// defaultNamespace is where it goes if it is namespaced and names none.
+	defaultNamespace string
 }
 
 // Objects decodes the scenario's manifests into objects in namespace ns
-// (where a document names none); kinds the driver does not know are an
-// error naming file:line.
+// (where a document names none). Kinds the driver does not know are
+// resolved on the cluster when the run prepares (Driver.Prepare); a
+// Namespace manifest of the run's own namespace is left to Prepare, which
+// creates it, so a run never deletes a namespace it did not make.
 func Objects(docs []scenario.Document, ns string) ([]Object, error) {
 	var objects []Object
 	var problems []string
 	for _, doc := range docs {
-		kind, ok := kinds[doc.Kind]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s: kind %s is not applied by the cluster backends (they apply %s)", doc.Where(), doc.Kind, strings.Join(knownKinds(), ", ")))
-			continue
-		}
 		var content map[string]any
 		if err := yaml.Unmarshal(doc.Raw, &content); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", doc.Where(), err))
 			continue
 		}
 		obj := &unstructured.Unstructured{Object: content}
-		if kind.namespaced && obj.GetNamespace() == "" {
+		if obj.GetKind() == "Namespace" && obj.GetAPIVersion() == "v1" && obj.GetName() == ns {
+			continue
+		}
+		kind, known := kinds[doc.Kind]
+		if known && kind.namespaced && obj.GetNamespace() == "" {
 			obj.SetNamespace(ns)
 		}
 		labels := obj.GetLabels()
@@ -107,7 +119,11 @@ func Objects(docs []scenario.Document, ns string) ([]Object, error) {
 		}
 		labels[ManagedByLabel] = ManagedBy
 		obj.SetLabels(labels)
-		objects = append(objects, Object{Unstructured: obj, Where: doc.Where(), gvr: resourceOf(obj, kind.gvr)})
+		object := Object{Unstructured: obj, Where: doc.Where(), defaultNamespace: ns}
+		if known {
+			object.gvr = resourceOf(obj, kind.gvr)
+		}
+		objects = append(objects, object)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n  %s", scenario.ErrInvalid, strings.Join(problems, "\n  "))
@@ -142,13 +158,32 @@ func resourceOf(obj *unstructured.Unstructured, gvr schema.GroupVersionResource)
 	return gvr
 }
 
-func knownKinds() []string {
-	var names []string
-	for name := range kinds {
-		names = append(names, name)
+// resolve finds the resources of objects of kinds the driver does not
+// know (an Istio Gateway, a ServiceAccount, a Namespace...) on the
+// cluster, as kubectl does, and puts the namespaced ones in the run's
+// namespace when they name none. A kind the cluster does not serve is a
+// backend error naming the object's file:line.
+func (d *Driver) resolve() error {
+	for i := range d.Objects {
+		obj := &d.Objects[i]
+		if !obj.gvr.Empty() {
+			continue
+		}
+		gvk := obj.GroupVersionKind()
+		if d.Mapper == nil {
+			return fmt.Errorf("%w: %s: %s %s is applied as it is, which needs the cluster's API discovery", runner.ErrBackend, obj.Where, gvk.Kind, obj.GetName())
+		}
+		mapping, err := d.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("%w: %s: the cluster serves no %s of %s (%v): install its CRD, or leave the object out of the manifests",
+				runner.ErrBackend, obj.Where, gvk.Kind, gvk.GroupVersion(), err)
+		}
+		obj.gvr = mapping.Resource
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace && obj.GetNamespace() == "" {
+			obj.SetNamespace(obj.defaultNamespace)
+		}
 	}
-	sort.Strings(names)
-	return names
+	return nil
 }
 
 // Driver runs one scenario's objects on a cluster.
@@ -163,6 +198,9 @@ type Driver struct {
 	// Container is the index of the workload's container whose image is released.
 	Container int
 	Objects   []Object
+	// Mapper finds the resources of kinds the driver does not know; nil
+	// when every object is of a known kind.
+	Mapper meta.RESTMapper
 }
 
 func (d *Driver) kind() string {
@@ -183,6 +221,9 @@ func (d *Driver) resource(obj Object) dynamic.ResourceInterface {
 // scenario already exists unless canarylab made it: a user's object is never
 // overwritten.
 func (d *Driver) Prepare(ctx context.Context) error {
+	if err := d.resolve(); err != nil {
+		return err
+	}
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": d.Namespace}}}
 	if _, err := d.Client.Resource(Namespaces).Get(ctx, d.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		if _, err := d.Client.Resource(Namespaces).Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -461,4 +502,14 @@ func (d *Driver) waitGone(ctx context.Context, obj Object) error {
 			return fmt.Errorf("%s %s still exists after the cleanup deadline", obj.GetKind(), obj.GetName())
 		}
 	}
+}
+
+// NewMapper finds resources through the API server's discovery, as kubectl
+// does; it asks once and on a kind it has not seen.
+func NewMapper(config *rest.Config) (meta.RESTMapper, error) {
+	client, err := discovery.NewDiscoveryClientForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("the API server's discovery: %w", err)
+	}
+	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client)), nil
 }

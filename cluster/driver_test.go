@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,6 +15,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 )
 
@@ -50,11 +52,33 @@ func TestObjectsLabelAndNamespace(t *testing.T) {
 	}
 }
 
-func TestObjectsRejectsUnknownKind(t *testing.T) {
-	docs := []scenario.Document{{File: "m.yaml", Line: 7, Kind: "StatefulSet", Name: "x", Raw: []byte("kind: StatefulSet\n")}}
-	_, err := Objects(docs, "default")
-	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "m.yaml:7") || !strings.Contains(err.Error(), "StatefulSet") {
-		t.Fatalf("err = %v; want an invalid-input error naming m.yaml:7 and the kind", err)
+// Kinds the driver does not know are applied as they are, their resource
+// found through the cluster's discovery; a Namespace manifest of the run's
+// namespace is left to Prepare; a kind the cluster does not serve is a
+// backend error at the object's file:line.
+func TestOtherKindsAreResolvedOnTheCluster(t *testing.T) {
+	docs := []scenario.Document{
+		{File: "m.yaml", Line: 1, Kind: "Namespace", Name: "team-a", Raw: []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n")},
+		{File: "m.yaml", Line: 4, Kind: "Gateway", Name: "gw", Raw: []byte("apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata: {name: gw}\n")},
+		{File: "m.yaml", Line: 7, Kind: "Widget", Name: "x", Raw: []byte("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: x}\n")},
+	}
+	objects, err := Objects(docs, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objects) != 2 || objects[0].GetKind() != "Gateway" {
+		t.Fatalf("objects %v, want the Gateway and the Widget (the run's Namespace is Prepare's)", objects)
+	}
+	gateways := schema.GroupVersion{Group: "networking.istio.io", Version: "v1beta1"}
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{gateways})
+	mapper.AddSpecific(gateways.WithKind("Gateway"), gateways.WithResource("gateways"), gateways.WithResource("gateway"), meta.RESTScopeNamespace)
+	d := &Driver{Objects: objects, Mapper: mapper}
+	err = d.resolve()
+	if !errors.Is(err, runner.ErrBackend) || !strings.Contains(err.Error(), "m.yaml:7: the cluster serves no Widget of example.com/v1") {
+		t.Fatalf("err = %v; want a backend error naming m.yaml:7 and the kind", err)
+	}
+	if gvr := d.Objects[0].gvr; gvr.Resource != "gateways" || gvr.Version != "v1beta1" || d.Objects[0].GetNamespace() != "team-a" {
+		t.Errorf("the Gateway resolved to %v in %q, want gateways v1beta1 in team-a", gvr, d.Objects[0].GetNamespace())
 	}
 }
 

@@ -112,7 +112,7 @@ type Gates interface {
 func (r canaryRun) run(ctx context.Context) (res *result.Result, err error) {
 	s := r.s
 	c := s.Canary
-	s.Driver = &Driver{Client: s.Client, Namespace: c.Namespace, Rollout: c.Target, Kind: "Deployment", Container: c.Container, Objects: s.Objects}
+	s.Driver = &Driver{Client: s.Client, Namespace: c.Namespace, Rollout: c.Target, Kind: "Deployment", Container: c.Container, Objects: s.Objects, Mapper: s.Mapper}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -79,6 +80,9 @@ type Session struct {
 	Manifests *argorollouts.Manifests
 	Canary    *Canary
 	Client    dynamic.Interface
+	// Mapper finds the resources of the manifests' other kinds (a
+	// Gateway, a ServiceAccount), as kubectl does.
+	Mapper meta.RESTMapper
 	// Objects are the scenario's manifests as they are applied.
 	Objects []Object
 	Plane

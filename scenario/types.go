@@ -124,6 +124,10 @@ type Scenario struct {
 	Documents []Document `yaml:"-" json:"-"`
 	// Profiles are fixtures/profiles.yaml merged with spec.profiles.
 	Profiles fixtures.Profiles `yaml:"-" json:"-"`
+	// Notes say what of the manifests canarylab passes over: objects of
+	// kinds the scenario's controller model does not use, which the sim
+	// ignores and the cluster backends apply.
+	Notes []Problem `yaml:"-" json:"-"`
 	// lines maps a field path such as "spec.events[2].at" to its line.
 	lines map[string]int
 }

@@ -230,7 +230,8 @@ func (sc *Scenario) CheckEvent(event Event) []FieldProblem {
 	return found
 }
 
-// manifestKinds are the kinds each controller's scenarios may hold.
+// manifestKinds are the kinds each controller's model reads; others are
+// passed over with a note.
 var manifestKinds = map[string][]string{
 	ControllerArgoRollouts: {"argoproj.io/Rollout", "argoproj.io/AnalysisTemplate", "argoproj.io/ClusterAnalysisTemplate",
 		"/Service", "networking.istio.io/VirtualService", "networking.istio.io/DestinationRule", "/ConfigMap", "/Secret"},
@@ -280,9 +281,9 @@ func (sc *Scenario) loadManifests(ps *problems) {
 		}
 		for _, document := range documents {
 			if allowed != nil && !slices.Contains(allowed, group(document.APIVersion)+"/"+document.Kind) {
-				ps.add(path, document.Line, "%s %s/%s is not a kind a %s scenario uses: expected one of %s",
-					document.Kind, document.APIVersion, document.Name, sc.Spec.Controller, strings.Join(allowed, ", "))
-				continue
+				sc.Notes = append(sc.Notes, Problem{File: path, Line: document.Line, Message: fmt.Sprintf(
+					"%s %s (%s) is not used by the %s model: the sim ignores it, the cluster backends apply it",
+					document.Kind, document.Name, document.APIVersion, sc.Spec.Controller)})
 			}
 			sc.Documents = append(sc.Documents, document)
 		}

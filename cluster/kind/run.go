@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -54,6 +55,7 @@ type run struct {
 
 	session  *cluster.Session
 	client   dynamic.Interface
+	mapper   meta.RESTMapper
 	core     rest.Interface
 	load     *loadgen.Generator
 	weights  *weights
@@ -221,7 +223,7 @@ func (r *run) executeWith(ctx context.Context, config *rest.Config, ingress stri
 		}
 	}()
 	r.session = &cluster.Session{Scenario: r.sc, Options: r.opts, Backend: Name, Manifests: r.manifests,
-		Client: r.client, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout}
+		Client: r.client, Mapper: r.mapper, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout}
 	return r.session.Run(ctx)
 }
 
@@ -239,7 +241,11 @@ func (r *run) connect(config *rest.Config, ingress string) error {
 	if err != nil {
 		return err
 	}
-	r.client, r.core = client, kube.CoreV1().RESTClient()
+	mapper, err := cluster.NewMapper(config)
+	if err != nil {
+		return err
+	}
+	r.client, r.core, r.mapper = client, kube.CoreV1().RESTClient(), mapper
 	r.load = loadgen.New(loadgen.Config{URL: ingress, Host: r.host, RPS: r.sc.Spec.Load.RPS, StableVersion: tagOf(r.sc.Spec.Stable)})
 	r.weights = newWeights(r.routing, r.sc.Spec.Stable)
 	r.scaler = newScaler(r.client)

@@ -67,6 +67,10 @@ func (r *run) executeCanary(ctx context.Context, state *controlplane.State) (*re
 	if err != nil {
 		return nil, err
 	}
+	mapper, err := cluster.NewMapper(config)
+	if err != nil {
+		return nil, err
+	}
 	builder, err := r.cfg.builder()
 	if err != nil {
 		return nil, err
@@ -100,7 +104,7 @@ func (r *run) executeCanary(ctx context.Context, state *controlplane.State) (*re
 
 	r.sessionMu.Lock()
 	r.session = &cluster.Session{Scenario: r.sc, Options: r.opts, Backend: Name, Canary: r.canary,
-		Client: client, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout,
+		Client: client, Mapper: mapper, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout,
 		ReleaseNote: r.releaseNote(), Log: r.cfg.Log}
 	r.sessionMu.Unlock()
 	return r.session.Run(ctx)

@@ -78,6 +78,17 @@ func TestWeightedStepsPromote(t *testing.T) {
 	}
 }
 
+// Kinds the model does not read (an Istio Gateway, a ServiceAccount, a
+// ConfigMap) are applied to the real API server, found through its
+// discovery, and the run goes on as without them.
+func TestOtherKindsAreApplied(t *testing.T) {
+	sc := loadScenario(t, "testdata/extra-kinds-promote.yaml")
+	if len(sc.Notes) != 2 {
+		t.Errorf("notes %v, want the Gateway and the ServiceAccount passed over by the model", sc.Notes)
+	}
+	runLocal(t, "testdata/extra-kinds-promote.yaml")
+}
+
 func TestStepAnalysisFailureRollsBack(t *testing.T) {
 	res := runLocal(t, "../../conformance/step-analysis-fails-rolls-back.yaml")
 	measured := false

@@ -98,6 +98,10 @@ func (r *run) execute(ctx context.Context, state *controlplane.State) (*result.R
 	if err != nil {
 		return nil, err
 	}
+	mapper, err := cluster.NewMapper(config)
+	if err != nil {
+		return nil, err
+	}
 	r.plane, err = newPlane()
 	if err != nil {
 		return nil, err
@@ -107,7 +111,7 @@ func (r *run) execute(ctx context.Context, state *controlplane.State) (*result.R
 	routing := cluster.RoutingOf(r.manifests)
 	r.plane.routed, r.plane.canaryKey, r.plane.entry = routing.Routed, routing.CanaryKey, routing.Entry
 	r.session = &cluster.Session{Scenario: r.sc, Options: r.opts, Backend: Name, Manifests: r.manifests,
-		Client: client, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout,
+		Client: client, Mapper: mapper, Objects: r.objects, Plane: r, HealthyTimeout: r.cfg.HealthyTimeout,
 		ReleaseNote: r.releaseNote(), Log: r.cfg.Log}
 	return r.session.Run(ctx)
 }
