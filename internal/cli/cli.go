@@ -125,9 +125,15 @@ or rolled back within 90s with at most 2% of requests failed.`,
 		}
 		return nil
 	}
-	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	showVersion := root.Flags().Bool("version", false, "print the version, as canarylab version does")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *showVersion {
+			return printVersion(streams.Out, outputText)
+		}
+		return cmd.Help()
+	}
 	root.AddCommand(newRunCommand(streams, open), newValidateCommand(streams), newListCommand(streams), newClusterCommand(streams),
-		newConformanceCommand(streams, open))
+		newConformanceCommand(streams, open), newVersionCommand(streams))
 	root.AddCommand(newImageCommand(streams))
 	root.AddCommand(newPlatformCommand(streams))
 	return root

@@ -81,10 +81,12 @@ func TestJSONOutputIsTheResult(t *testing.T) {
 	if code != ExitPassed {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res result.Result
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatalf("stdout is not a result: %v\n%s", err, stdout)
+	// One document, an array also for one scenario.
+	var results []result.Result
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil || len(results) != 1 {
+		t.Fatalf("stdout is not an array of one result: %v\n%s", err, stdout)
 	}
+	res := results[0]
 	if res.Scenario != "passes" || res.Seed != 7 || res.Backend != "sim" || !res.Passed || res.Outcome.Result != "rolled-back" {
 		t.Fatalf("unexpected result: %+v", res)
 	}
@@ -193,11 +195,11 @@ func TestServeWritesReportsAndJSON(t *testing.T) {
 	if !strings.Contains(errOut.String(), "live view of passes at http://127.0.0.1:") {
 		t.Errorf("stderr does not say where the live view is:\n%s", errOut.String())
 	}
-	var res result.Result
-	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
-		t.Fatalf("stdout is not a result: %v\n%s", err, out.String())
+	var results []result.Result
+	if err := json.Unmarshal([]byte(out.String()), &results); err != nil || len(results) != 1 {
+		t.Fatalf("stdout is not an array of one result: %v\n%s", err, out.String())
 	}
-	if res.Scenario != "passes" || !res.Passed || res.Outcome.Result != "rolled-back" {
+	if res := results[0]; res.Scenario != "passes" || !res.Passed || res.Outcome.Result != "rolled-back" {
 		t.Errorf("unexpected result: %+v", res)
 	}
 	for _, name := range []string{"passes.json", "passes.md", "junit.xml"} {
