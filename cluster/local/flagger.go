@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/canarylab/canarylab/cluster"
 	"github.com/canarylab/canarylab/cluster/local/controlplane"
@@ -59,15 +58,7 @@ func prepareCanary(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run
 // beside them.
 func (r *run) executeCanary(ctx context.Context, state *controlplane.State) (*result.Result, error) {
 	r.state = state
-	config, err := state.RESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	client, err := dynamic.NewForConfig(config)
-	if err != nil {
-		return nil, err
-	}
-	mapper, err := cluster.NewMapper(config)
+	client, mapper, err := clients(state)
 	if err != nil {
 		return nil, err
 	}

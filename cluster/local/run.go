@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
@@ -90,15 +91,7 @@ func (r *run) execute(ctx context.Context, state *controlplane.State) (*result.R
 		return r.executeCanary(ctx, state)
 	}
 	r.state = state
-	config, err := state.RESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	client, err := dynamic.NewForConfig(config)
-	if err != nil {
-		return nil, err
-	}
-	mapper, err := cluster.NewMapper(config)
+	client, mapper, err := clients(state)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +110,24 @@ func (r *run) execute(ctx context.Context, state *controlplane.State) (*result.R
 }
 
 func (r *run) log() *slog.Logger { return r.cfg.logger() }
+
+// clients are the run's clients of the local API server: dynamic, and
+// the mapper of the manifests' other kinds.
+func clients(state *controlplane.State) (dynamic.Interface, meta.RESTMapper, error) {
+	config, err := state.RESTConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	mapper, err := cluster.NewMapper(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, mapper, nil
+}
 
 // Now is the time since the release.
 func (r *run) Now() time.Duration { return r.plane.now() }

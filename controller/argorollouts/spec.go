@@ -7,6 +7,7 @@ package argorollouts
 
 import (
 	"fmt"
+	"github.com/canarylab/canarylab/controller"
 	"maps"
 	"math"
 	"slices"
@@ -62,37 +63,22 @@ func (v IntOrString) Scaled(total int, roundUp bool) (int, error) {
 	return int(math.Floor(value)), nil
 }
 
-// ObjectMeta is the part of metadata the model reads.
-type ObjectMeta struct {
-	Name      string            `yaml:"name"`
-	Namespace string            `yaml:"namespace"`
-	Labels    map[string]string `yaml:"labels"`
-}
-
 // Rollout is argoproj.io/v1alpha1 Rollout, the fields the model uses.
 type Rollout struct {
-	Metadata ObjectMeta  `yaml:"metadata"`
-	Spec     RolloutSpec `yaml:"spec"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
+	Spec     RolloutSpec           `yaml:"spec"`
 }
 
 // RolloutSpec is the Rollout's spec.
 type RolloutSpec struct {
-	Replicas                *int       `yaml:"replicas"`
-	Paused                  bool       `yaml:"paused"`
-	ProgressDeadlineSeconds *int       `yaml:"progressDeadlineSeconds"`
-	ProgressDeadlineAbort   bool       `yaml:"progressDeadlineAbort"`
-	MinReadySeconds         int        `yaml:"minReadySeconds"`
-	Strategy                Strategy   `yaml:"strategy"`
-	WorkloadRef             *yaml.Node `yaml:"workloadRef"`
-	Template                struct {
-		Metadata ObjectMeta `yaml:"metadata"`
-		Spec     struct {
-			Containers []struct {
-				Name  string `yaml:"name"`
-				Image string `yaml:"image"`
-			} `yaml:"containers"`
-		} `yaml:"spec"`
-	} `yaml:"template"`
+	Replicas                *int                   `yaml:"replicas"`
+	Paused                  bool                   `yaml:"paused"`
+	ProgressDeadlineSeconds *int                   `yaml:"progressDeadlineSeconds"`
+	ProgressDeadlineAbort   bool                   `yaml:"progressDeadlineAbort"`
+	MinReadySeconds         int                    `yaml:"minReadySeconds"`
+	Strategy                Strategy               `yaml:"strategy"`
+	WorkloadRef             *yaml.Node             `yaml:"workloadRef"`
+	Template                controller.PodTemplate `yaml:"template"`
 }
 
 // Strategy is canary or blueGreen.
@@ -239,7 +225,7 @@ type VirtualServiceRef struct {
 
 // AnalysisTemplate is argoproj.io/v1alpha1 (Cluster)AnalysisTemplate.
 type AnalysisTemplate struct {
-	Metadata ObjectMeta `yaml:"metadata"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
 		Metrics []Metric `yaml:"metrics"`
 		Args    []struct {
@@ -282,7 +268,7 @@ type Provider struct {
 // VirtualService is the part of networking.istio.io VirtualService the model
 // reads: the HTTP routes' destinations and their initial weights.
 type VirtualService struct {
-	Metadata ObjectMeta `yaml:"metadata"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
 		HTTP []struct {
 			Name  string `yaml:"name"`

@@ -9,6 +9,7 @@ package flagger
 
 import (
 	"fmt"
+	"github.com/canarylab/canarylab/controller"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -22,18 +23,10 @@ import (
 	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
-// ObjectMeta is the part of metadata the model reads.
-type ObjectMeta struct {
-	Name        string            `yaml:"name"`
-	Namespace   string            `yaml:"namespace"`
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
-}
-
 // Canary is flagger.app/v1beta1 Canary, the fields the model reads.
 type Canary struct {
-	Metadata ObjectMeta `yaml:"metadata"`
-	Spec     CanarySpec `yaml:"spec"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
+	Spec     CanarySpec            `yaml:"spec"`
 }
 
 // CanarySpec is the Canary's spec.
@@ -141,7 +134,7 @@ type Webhook struct {
 
 // MetricTemplate is flagger.app/v1beta1 MetricTemplate.
 type MetricTemplate struct {
-	Metadata ObjectMeta `yaml:"metadata"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
 		Provider struct {
 			Type      string `yaml:"type"`
@@ -156,7 +149,7 @@ type MetricTemplate struct {
 
 // Deployment is apps/v1 Deployment, the fields the model reads.
 type Deployment struct {
-	Metadata ObjectMeta `yaml:"metadata"`
+	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
 		Replicas                *int `yaml:"replicas"`
 		ProgressDeadlineSeconds *int `yaml:"progressDeadlineSeconds"`
@@ -171,15 +164,7 @@ type Deployment struct {
 				MaxUnavailable any `yaml:"maxUnavailable"`
 			} `yaml:"rollingUpdate"`
 		} `yaml:"strategy"`
-		Template struct {
-			Metadata ObjectMeta `yaml:"metadata"`
-			Spec     struct {
-				Containers []struct {
-					Name  string `yaml:"name"`
-					Image string `yaml:"image"`
-				} `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
+		Template controller.PodTemplate `yaml:"template"`
 	} `yaml:"spec"`
 }
 
