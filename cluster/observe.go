@@ -262,7 +262,8 @@ func (o *Observer) onRollout(ro *unstructured.Unstructured, deleted bool) {
 	}
 	o.stepTransitions(previous, status, steps)
 	o.pauseTransitions(status, steps)
-	if status.Abort && !o.aborted {
+	fullyPromoted := status.StableRS != "" && status.StableRS == status.CurrentPodHash
+	if status.Abort && !o.aborted && !fullyPromoted {
 		o.aborted = true
 		o.AbortedAt = o.now()
 		o.PromotedAt, o.PausedAt = nil, nil
@@ -271,7 +272,7 @@ func (o *Observer) onRollout(ro *unstructured.Unstructured, deleted bool) {
 		o.aborted = false // retried
 		o.AbortedAt = nil
 	}
-	if status.Phase == "Healthy" && status.StableRS != "" && status.StableRS == status.CurrentPodHash && status.StableRS != o.promotedHash && !status.Abort {
+	if status.Phase == "Healthy" && fullyPromoted && status.StableRS != o.promotedHash && !status.Abort {
 		o.promotedHash = status.StableRS
 		o.PromotedAt, o.PausedAt = o.now(), nil
 		o.emit(result.Event{Type: result.RolloutPromoted, Image: status.Image, Message: status.Message})

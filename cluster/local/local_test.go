@@ -89,6 +89,15 @@ func TestOtherKindsAreApplied(t *testing.T) {
 	runLocal(t, "testdata/extra-kinds-promote.yaml")
 }
 
+// An abort of a fully promoted Rollout is removed by the real controller:
+// the release stays promoted, as the sim's model has it.
+func TestAbortAfterPromotionStaysPromoted(t *testing.T) {
+	res := runLocal(t, "../../conformance/abort-after-promotion-stays-promoted.yaml")
+	if _, aborted := res.First(result.RolloutAborted); aborted {
+		t.Error("a RolloutAborted event for a fully promoted Rollout")
+	}
+}
+
 func TestStepAnalysisFailureRollsBack(t *testing.T) {
 	res := runLocal(t, "../../conformance/step-analysis-fails-rolls-back.yaml")
 	measured := false

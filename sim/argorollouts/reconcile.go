@@ -18,6 +18,12 @@ func (c *Controller) reconcile() {
 		return
 	}
 	before := c.statusKey()
+	if c.abort && c.FullyPromoted() {
+		// A fully promoted Rollout has nothing to abort: the controller
+		// removes the abort and it stays Healthy at its revision (AR
+		// rollout/controller.go:594-597, IsFullyPromoted).
+		c.abort, c.abortMessage = false, ""
+	}
 	c.rolloutCanary()
 	if len(c.pauseConditions) == 0 {
 		// Persisting a status without pause conditions clears controllerPause
