@@ -59,7 +59,7 @@ func Markdown(w io.Writer, res *result.Result) error {
 	} else {
 		b.WriteString("| at | event | details |\n|---:|---|---|\n")
 		for _, event := range res.Events {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", at(event.AtSeconds), escape(event.Type), escape(event.Describe()))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", at(event.AtSeconds), escape(event.Type), escape(event.Text()))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

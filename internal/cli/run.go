@@ -70,6 +70,15 @@ func runScenarios(cmd *cobra.Command, streams Streams, open backendMaker, flags 
 	if err != nil {
 		return err
 	}
+	if !flags.quiet {
+		// What of the manifests the run passes over goes to stderr, so
+		// that stdout stays the results.
+		for _, sc := range scenarios {
+			for _, note := range sc.Notes {
+				fmt.Fprintf(streams.Err, "note: %s\n", note)
+			}
+		}
+	}
 	ctx := cmd.Context()
 	opts := runner.Options{Seed: flags.seed, Pace: flags.pace, Keep: flags.keep}
 	out := streams.Out

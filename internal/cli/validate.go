@@ -150,6 +150,9 @@ func validateFiles(paths []string) ([]fileVerdict, error) {
 // sim does not model.
 func checkManifests(sc *scenario.Scenario) ([]string, error) {
 	var notes []string
+	for _, note := range sc.Notes {
+		notes = append(notes, note.String())
+	}
 	if sc.Spec.Controller == scenario.ControllerFlagger {
 		manifests, err := flagger.Decode(sc.Documents)
 		if err != nil {

@@ -120,7 +120,7 @@ const pageTemplate = `{{define "page"}}<!doctype html>
   <h2>Events</h2>
   <table class="events">
     <thead><tr><th>at</th><th>event</th><th>details</th></tr></thead>
-    <tbody>{{range .Events}}<tr class="ev-{{.Type}}"><td class="num">{{seconds .AtSeconds}}</td><td>{{.Type}}</td><td>{{.Describe}}</td></tr>{{end}}</tbody>
+    <tbody>{{range .Events}}<tr class="ev-{{.Type}}"><td class="num">{{seconds .AtSeconds}}</td><td>{{.Type}}</td><td>{{.Text}}</td></tr>{{end}}</tbody>
   </table>
 </section>
 </main>
