@@ -400,7 +400,7 @@ func TestTerminalProgressLine(t *testing.T) {
 	p.state("a-scenario-with-a-long-name", progressState(2, 40))
 	stdout := clearing{w: &screen, progress: p}
 	stdout.Write([]byte("PASS a-scenario-with-a-long-name\n"))
-	stdout.Write([]byte("next\n")) // nothing left to clear
+	stdout.Write([]byte("next\n"))                         // nothing left to clear
 	const line = "▸ a-scenario-with-a-long-name  run 1s …" // 39 columns of 40: no wrap
 	want := "\r\x1b[K" + line + "\r\x1b[K" + strings.Replace(line, "run 1s", "run 2s", 1) + "\r\x1b[KPASS a-scenario-with-a-long-name\nnext\n"
 	if screen.String() != want {
