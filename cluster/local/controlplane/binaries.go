@@ -100,8 +100,8 @@ func DefaultCacheDir() (string, error) {
 // BinDir, then the cache, else a build into the cache.
 func (b *Builder) Resolve(ctx context.Context) (map[string]string, error) {
 	paths := map[string]string{}
-	for _, bin := range Binaries {
-		path, err := b.resolve(ctx, bin)
+	for i, bin := range Binaries {
+		path, err := b.resolve(ctx, bin, progress{i + 1, len(Binaries)})
 		if err != nil {
 			return nil, fmt.Errorf("binary %s %s: %w", bin.Name, bin.Version, err)
 		}
@@ -110,7 +110,15 @@ func (b *Builder) Resolve(ctx context.Context) (map[string]string, error) {
 	return paths, nil
 }
 
-func (b *Builder) resolve(ctx context.Context, bin Binary) (string, error) {
+// progress is which binary of how many a build is: its step and the share
+// of the binaries done before it.
+type progress struct{ step, of int }
+
+func (p progress) String() string {
+	return fmt.Sprintf("%d/%d, %d%% done", p.step, p.of, (p.step-1)*100/p.of)
+}
+
+func (b *Builder) resolve(ctx context.Context, bin Binary, at progress) (string, error) {
 	if path := b.Overrides[bin.Name]; path != "" {
 		if err := executable(path); err != nil {
 			return "", fmt.Errorf("the override %s (%s): %w", path, bin.EnvVar(), err)
@@ -144,7 +152,7 @@ func (b *Builder) resolve(ctx context.Context, bin Binary) (string, error) {
 		return "", err
 	}
 	start := time.Now()
-	b.logger().Info("building (first run only; cached afterwards)", "binary", bin.Name, "version", bin.Version, "into", cached)
+	b.logger().Info("building (first run only; cached afterwards)", "step", at.String(), "binary", bin.Name, "version", bin.Version, "into", cached)
 	temp := cached + ".partial"
 	if err := bin.build(ctx, b, temp); err != nil {
 		os.Remove(temp)
@@ -153,7 +161,7 @@ func (b *Builder) resolve(ctx context.Context, bin Binary) (string, error) {
 	if err := os.Rename(temp, cached); err != nil {
 		return "", err
 	}
-	b.logger().Info("built", "binary", bin.Name, "took", time.Since(start).Round(time.Second))
+	b.logger().Info("built", "step", at.String(), "binary", bin.Name, "took", time.Since(start).Round(time.Second))
 	return cached, nil
 }
 

@@ -42,7 +42,7 @@ func buildFlagger(ctx context.Context, b *Builder, out string) error {
 // ResolveBinary returns the path of one binary as Resolve does: the
 // override variable, BinDir, the cache, else a build into the cache.
 func (b *Builder) ResolveBinary(ctx context.Context, bin Binary) (string, error) {
-	path, err := b.resolve(ctx, bin)
+	path, err := b.resolve(ctx, bin, progress{1, 1})
 	if err != nil {
 		return "", fmt.Errorf("binary %s %s: %w", bin.Name, bin.Version, err)
 	}

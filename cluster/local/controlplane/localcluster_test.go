@@ -45,7 +45,7 @@ func TestAnOverrideThatIsNotExecutableIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	builder := &Builder{CacheDir: t.TempDir(), Go: "/nonexistent/go", Overrides: OverridesFrom(func(name string) string { return map[string]string{"CANARYLAB_KWOK": notExecutable}[name] })}
-	_, err := builder.resolve(context.Background(), Binaries[4])
+	_, err := builder.resolve(context.Background(), Binaries[4], progress{5, len(Binaries)})
 	if err == nil || !strings.Contains(err.Error(), "the override "+notExecutable+" (CANARYLAB_KWOK)") {
 		t.Fatalf("got %v", err)
 	}
