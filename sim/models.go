@@ -116,7 +116,7 @@ func loadFor(task loadtester.Task) dataplane.Load {
 // Flagger would over HTTP; any other URL is unreachable, as it is for the
 // real controller without such a service.
 func callLoadtester(tester *loadtester.Tester, hook flagger.Webhook, payload flaggermodel.Payload) (int, string, error) {
-	if !loadtester.IsLoadtesterURL(hook.URL) {
+	if !flagger.IsLoadtesterURL(hook.URL) {
 		host := hook.URL
 		if u, err := url.Parse(hook.URL); err == nil {
 			host = u.Hostname()

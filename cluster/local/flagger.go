@@ -171,7 +171,7 @@ func (r *run) rewriteCanaryAddresses(eventsURL, loadtesterURL string) error {
 				case hook["type"] == "event":
 					hook["url"] = eventsURL
 					r.rewritten = append(r.rewritten, "Canary "+obj.GetName()+" event webhook "+name)
-				case loadtester.IsLoadtesterURL(address):
+				case flagger.IsLoadtesterURL(address):
 					parsed, err := url.Parse(address)
 					if err != nil {
 						return fmt.Errorf("%s: webhook %s url %q: %w", obj.Where, name, address, err)

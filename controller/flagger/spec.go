@@ -9,12 +9,14 @@ package flagger
 
 import (
 	"fmt"
-	"github.com/canarylab/canarylab/controller"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canarylab/canarylab/controller"
 
 	"gopkg.in/yaml.v3"
 
@@ -450,6 +452,7 @@ func (m *Manifests) Unsupported() error {
 		}
 	}
 	if spec.Analysis != nil {
+		reasons = append(reasons, unrunnableHooks(spec.Analysis.Webhooks)...)
 		for _, request := range spec.Analysis.Match {
 			if request.URI != nil || len(request.SourceLabels) > 0 {
 				reasons = append(reasons, "analysis.match on uri or sourceLabels (the sim matches headers)")
@@ -476,20 +479,49 @@ func (m *Manifests) Warnings() []string {
 		return nil
 	}
 	for _, hook := range m.Canary.Spec.Analysis.Webhooks {
-		if !isLoadtesterHost(hook.URL) {
+		if !IsLoadtesterURL(hook.URL) {
 			warnings = append(warnings, fmt.Sprintf("webhook %s (%s) is not a flagger-loadtester URL: canarylab answers only loadtester webhooks, so it fails as unreachable", hook.Name, hook.URL))
 		}
 	}
 	return warnings
 }
 
-func isLoadtesterHost(raw string) bool {
+// IsLoadtesterURL reports whether a webhook URL points at a flagger-loadtester
+// by canarylab's convention: the first label of the URL's host contains
+// "loadtester" (http://flagger-loadtester.test/, http://loadtester:8080/).
+// Case is ignored, as in DNS.
+func IsLoadtesterURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false
 	}
-	first, _, _ := strings.Cut(u.Hostname(), ".")
-	return strings.Contains(first, "loadtester")
+	host := u.Hostname()
+	if host == "" || net.ParseIP(host) != nil {
+		return false
+	}
+	firstLabel, _, _ := strings.Cut(host, ".")
+	return strings.Contains(strings.ToLower(firstLabel), "loadtester")
+}
+
+// UnrunnableTasks are the loadtester task types the real tester runs and
+// canarylab cannot: bash, helm, helmv3, kubectl and concord block the
+// request (FL pkg/loadtester/server.go:308-420); ngrinder is queued and
+// drives an external nGrinder server.
+var UnrunnableTasks = map[string]bool{
+	"bash": true, "helm": true, "helmv3": true, "kubectl": true, "concord": true, "ngrinder": true,
+}
+
+// unrunnableHooks names the webhooks that ask the loadtester for a task
+// canarylab cannot run (an acceptance test in bash, a helm test).
+func unrunnableHooks(hooks []Webhook) []string {
+	var reasons []string
+	for _, hook := range hooks {
+		if kind := hook.Metadata["type"]; IsLoadtesterURL(hook.URL) && UnrunnableTasks[kind] {
+			reasons = append(reasons, fmt.Sprintf("webhook %s runs a %s task on the loadtester (%q): canarylab runs only cmd tasks with hey or wrk, and does not guess what the %s task would answer",
+				hook.Name, kind, hook.Metadata["cmd"], kind))
+		}
+	}
+	return reasons
 }
 
 // Phases of a Canary (FL pkg/apis/flagger/v1beta1/status.go).

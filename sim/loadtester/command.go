@@ -469,23 +469,6 @@ func (l *Load) setTarget() error {
 	return nil
 }
 
-// IsLoadtesterURL reports whether a webhook URL points at a flagger-loadtester
-// by canarylab's convention: the first label of the URL's host contains
-// "loadtester" (http://flagger-loadtester.test/, http://loadtester:8080/).
-// Case is ignored, as in DNS.
-func IsLoadtesterURL(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "" || net.ParseIP(host) != nil {
-		return false
-	}
-	firstLabel, _, _ := strings.Cut(host, ".")
-	return strings.Contains(strings.ToLower(firstLabel), "loadtester")
-}
-
 // shellWords splits a command line as sh does for a simple command: blanks
 // separate words; '...' is literal; "..." is literal but for \ before $ ` " \
 // and a newline; a backslash outside quotes quotes the next character, and

@@ -256,31 +256,3 @@ func TestParseCommandNoLoad(t *testing.T) {
 		})
 	}
 }
-
-func TestIsLoadtesterURL(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		url  string
-		want bool
-	}{
-		{"http://flagger-loadtester.test/", true},
-		{"http://flagger-loadtester.test/gate/check", true},
-		{"http://flagger-loadtester.test.svc.cluster.local:80/rollback/check", true},
-		{"http://loadtester:8080/", true},
-		{"https://My-LoadTester.prod/", true},
-		{"http://podinfo.loadtester/", false}, // the namespace, not the Service
-		{"http://flagger.test/loadtester", false},
-		{"http://10.0.0.1/loadtester", false},
-		{"flagger-loadtester.test/gate/check", false}, // no scheme: no host
-		{"://flagger-loadtester", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			t.Parallel()
-			if got := IsLoadtesterURL(tt.url); got != tt.want {
-				t.Errorf("IsLoadtesterURL(%q) = %v, want %v", tt.url, got, tt.want)
-			}
-		})
-	}
-}

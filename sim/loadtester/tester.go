@@ -33,6 +33,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/canarylab/canarylab/controller/flagger"
 )
 
 const (
@@ -275,14 +277,6 @@ func (t *Tester) handleSet(key func(name, namespace string) string, open bool) h
 	}
 }
 
-// unsupportedTypes are the task types the real tester runs and canarylab
-// cannot: bash, helm, helmv3, kubectl and concord block the request
-// (FL pkg/loadtester/server.go:308-420); ngrinder is queued and drives an
-// external nGrinder server.
-var unsupportedTypes = map[string]bool{
-	"bash": true, "helm": true, "helmv3": true, "kubectl": true, "concord": true, "ngrinder": true,
-}
-
 // handleTask is task submission (FL pkg/loadtester/server.go:272-444).
 func (t *Tester) handleTask(w http.ResponseWriter, r *http.Request) {
 	p, ok := readPayload(w, r)
@@ -299,7 +293,7 @@ func (t *Tester) handleTask(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case taskType == "cmd":
-	case unsupportedTypes[taskType]:
+	case flagger.UnrunnableTasks[taskType]:
 		reply(w, http.StatusInternalServerError, fmt.Sprintf(
 			"canarylab's loadtester emulation runs only cmd tasks with hey or wrk; a %s task cannot run here", taskType))
 		return
