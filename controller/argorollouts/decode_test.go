@@ -233,3 +233,19 @@ metadata: {name: demo}
 		t.Fatalf("subset routing without canary/stable Services was refused: %v", err)
 	}
 }
+
+// A route the Rollout names that the VirtualService does not have is
+// refused, as the controller refuses it (a misspelt or renamed route).
+func TestManagedRouteMustExist(t *testing.T) {
+	t.Parallel()
+	renamed := strings.Replace(rollout, "routes: [primary]", "routes: [main]", 1)
+	_, err := decode(t, renamed, services, template(`
+    - name: rate
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
+`))
+	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), `HTTP route "main" is not found in VirtualService demo (its routes: "primary")`) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +152,17 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 			return
 		}
 	}
+	for _, name := range routes {
+		found := false
+		for _, http := range vs.Spec.HTTP {
+			found = found || http.Name == name
+		}
+		if !found {
+			// AR rollout/trafficrouting/istio/istio.go:971-978 getHttpRouteIndexesToPatch.
+			ps.Add(file, line, "HTTP route %q is not found in VirtualService %s (its routes: %s): the controller refuses the Rollout",
+				name, ref.Name, routeNames(vs))
+		}
+	}
 	for _, http := range vs.Spec.HTTP {
 		if len(routes) > 0 && !contains(routes, http.Name) {
 			continue
@@ -169,6 +181,18 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canary.CanaryService, canary.StableService)
 		}
 	}
+}
+
+// routeNames lists a VirtualService's HTTP route names for a message.
+func routeNames(vs *VirtualService) string {
+	var names []string
+	for _, http := range vs.Spec.HTTP {
+		names = append(names, strconv.Quote(http.Name))
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func contains(list []string, value string) bool {
