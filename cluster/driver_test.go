@@ -245,7 +245,8 @@ func TestVirtualServiceRoutes(t *testing.T) {
 			map[string]any{"destination": map[string]any{"host": "demo", "subset": "canary"}, "weight": int64(20)}}}}}}}
 	o.onVirtualService(vs, false)
 	got := o.snapshot.Routes
-	if len(got) != 2 || got[0] != (Route{"demo-stable", 80}) || got[1] != (Route{"canary", 20}) {
+	// A subset route keeps its Service, which telemetry reports.
+	if len(got) != 2 || got[0] != (Route{Host: "demo-stable", Weight: 80}) || got[1] != (Route{Host: "canary", Weight: 20, Service: "demo"}) {
 		t.Errorf("routes = %v", got)
 	}
 }

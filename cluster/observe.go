@@ -55,6 +55,9 @@ type ReplicaSet struct {
 type Route struct {
 	Host   string
 	Weight int
+	// Service is the route's host when Host names a DestinationRule
+	// subset (what telemetry reports), else "".
+	Service string
 }
 
 // RolloutStatus is the part of the Rollout's status the run reads.
@@ -517,8 +520,9 @@ func (o *Observer) onVirtualService(vs *unstructured.Unstructured, deleted bool)
 			destination, _ := d.(map[string]any)
 			target, _ := destination["destination"].(map[string]any)
 			host, _ := target["host"].(string)
+			service := ""
 			if subset, _ := target["subset"].(string); subset != "" {
-				host = subset
+				host, service = subset, shortHost(host)
 			}
 			weight := int64(0)
 			switch w := destination["weight"].(type) {
@@ -527,7 +531,7 @@ func (o *Observer) onVirtualService(vs *unstructured.Unstructured, deleted bool)
 			case float64:
 				weight = int64(w)
 			}
-			routes = append(routes, Route{Host: shortHost(host), Weight: int(weight)})
+			routes = append(routes, Route{Host: shortHost(host), Weight: int(weight), Service: service})
 		}
 		break
 	}

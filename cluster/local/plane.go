@@ -173,7 +173,7 @@ func (p *plane) applyLocked(snapshot cluster.Snapshot) {
 	} else if p.routed && len(snapshot.Routes) > 0 {
 		routes := make([]dataplane.Route, len(snapshot.Routes))
 		for i, r := range snapshot.Routes {
-			routes[i] = dataplane.Route{Host: r.Host, Weight: r.Weight}
+			routes[i] = dataplane.Route{Host: r.Host, Weight: r.Weight, Service: r.Service}
 		}
 		p.world.SetRoutes(routes)
 	} else if !p.routed {

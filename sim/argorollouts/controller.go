@@ -2,11 +2,13 @@ package argorollouts
 
 import (
 	"fmt"
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"hash/fnv"
 	"math"
 	"strconv"
+	"strings"
 	"time"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/sim/dataplane"
@@ -423,7 +425,12 @@ func (c *Controller) manifestRoutes() []dataplane.Route {
 	for _, vs := range c.virtualServices() {
 		for _, http := range vs.Spec.HTTP {
 			for _, destination := range http.Route {
-				routes = append(routes, dataplane.Route{Host: c.routeKey(destination.Destination.Host, destination.Destination.Subset), Weight: destination.Weight})
+				route := dataplane.Route{Host: c.routeKey(destination.Destination.Host, destination.Destination.Subset), Weight: destination.Weight}
+				if route.Host != destination.Destination.Host {
+					// A subset: telemetry names the route's host.
+					route.Service, _, _ = strings.Cut(destination.Destination.Host, ".")
+				}
+				routes = append(routes, route)
 			}
 			return routes // the sim routes users through the first managed route
 		}

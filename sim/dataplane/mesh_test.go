@@ -279,3 +279,36 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// With DestinationRule subsets, Istio reports the route's host as
+// destination_service (the Service's FQDN): a subset name never appears as
+// a service in telemetry.
+func TestSubsetRoutesReportTheirService(t *testing.T) {
+	t.Parallel()
+	loop := vclock.New(0)
+	world := New(loop, Config{Namespace: "default", App: "demo", StableImage: "blue", RPS: 100, Seed: 1,
+		Profiles: fixtures.Profiles{"blue": {}, "red": {}}})
+	stable, canary := world.CreateReplicaSet("s", "blue"), world.CreateReplicaSet("c", "red")
+	world.Scale(stable, 2)
+	world.Scale(canary, 1)
+	world.SetService("stable", "s")
+	world.SetService("canary", "c")
+	world.SetRoutes([]Route{{Host: "stable", Weight: 80, Service: "demo"}, {Host: "canary", Weight: 20, Service: "demo"}})
+	loop.RunUntil(30*time.Second, nil)
+	world.Flush()
+	samples := world.Telemetry().Scrape()
+	for _, workload := range []string{"demo"} {
+		if n := sumSeries(samples, "istio_requests_total", "destination_service", "demo.default.svc.cluster.local",
+			"destination_service_name", "demo", "destination_workload", workload); n == 0 {
+			t.Error("no requests reported to destination_service demo.default.svc.cluster.local")
+		}
+	}
+	for _, subset := range []string{"stable", "canary"} {
+		if n := sumSeries(samples, "istio_requests_total", "destination_service_name", subset); n != 0 {
+			t.Errorf("%v requests reported with the subset %s as their service", n, subset)
+		}
+	}
+	if stats := world.Stats(); stats.Total["canary"] == 0 || stats.Total["stable"] == 0 {
+		t.Errorf("both subsets must still serve: %v", stats.Total)
+	}
+}

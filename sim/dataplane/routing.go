@@ -10,6 +10,10 @@ import (
 type Route struct {
 	Host   string
 	Weight int
+	// Service is the Service host the mesh reports in telemetry when Host
+	// names a DestinationRule subset: Istio's destination_service is the
+	// route's host, never the subset. "" when Host is the Service itself.
+	Service string
 }
 
 // HeaderMatch holds when the request has the header Name (case-insensitive)
@@ -168,6 +172,8 @@ type endpointShare struct {
 	host  string
 	rs    *ReplicaSet // nil: no ready endpoint, the client's proxy answers 503
 	share float64
+	// reported is the Service host telemetry names (a subset's Service).
+	reported string
 }
 
 // destinations is where requests addressed to host ("" for user traffic)
@@ -200,7 +206,13 @@ func (w *World) weighted(routes []Route) []endpointShare {
 	}
 	for _, route := range routes {
 		if route.Weight > 0 && total > 0 {
+			first := len(shares)
 			shares = w.appendEndpoints(shares, route.Host, float64(route.Weight)/float64(total))
+			if route.Service != "" {
+				for i := first; i < len(shares); i++ {
+					shares[i].reported = route.Service
+				}
+			}
 		}
 	}
 	return shares
@@ -219,12 +231,12 @@ func (w *World) appendEndpoints(shares []endpointShare, host string, weight floa
 		}
 	}
 	if readyTotal == 0 {
-		return append(shares, endpointShare{host: host, share: weight})
+		return append(shares, endpointShare{host: host, reported: host, share: weight})
 	}
 	for _, rs := range w.replicaSets {
 		if w.selects(service, rs) {
 			if ready := rs.ReadyReplicas(); ready > 0 {
-				shares = append(shares, endpointShare{host: host, rs: rs, share: weight * float64(ready) / float64(readyTotal)})
+				shares = append(shares, endpointShare{host: host, reported: host, rs: rs, share: weight * float64(ready) / float64(readyTotal)})
 			}
 		}
 	}

@@ -229,7 +229,7 @@ func (w *World) split(t traffic, shares []endpointShare, n int64, at time.Durati
 
 // serve answers k requests at one destination and records telemetry.
 func (w *World) serve(t traffic, share endpointShare, k int64, at time.Duration) {
-	h := hop{client: t.client, authority: t.authority, service: share.host}
+	h := hop{client: t.client, authority: t.authority, service: share.reported}
 	if share.rs == nil {
 		// Only the client's proxy sees these; a mirror's are not reported.
 		if t.kind != mirroredTraffic {
