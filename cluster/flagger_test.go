@@ -106,7 +106,7 @@ func TestCanaryObserverTimeline(t *testing.T) {
 	if len(snapshot.ReplicaSets) != 2 || snapshot.ReplicaSets["p1"].Owner != "demo-primary" || snapshot.ReplicaSets["t1"].Workload != "demo" {
 		t.Errorf("ReplicaSets = %+v, want the primary's and the target's only", snapshot.ReplicaSets)
 	}
-	if snapshot.ServiceWorkloads["demo-canary"] != "demo" || fmt.Sprint(snapshot.Routes) != "[{demo-primary 100} {demo-canary 0}]" {
+	if snapshot.ServiceWorkloads["demo-canary"] != "demo" || fmt.Sprint(snapshot.Routes) != "[{demo-primary 100 } {demo-canary 0 }]" {
 		t.Errorf("services %v, routes %v", snapshot.ServiceWorkloads, snapshot.Routes)
 	}
 
