@@ -342,7 +342,7 @@ func TestCanaryVirtualServiceRules(t *testing.T) {
 			"mirrorPercentage": map[string]any{"value": float64(50)}},
 	}}}}
 	o.onVirtualService(vs, false)
-	if fmt.Sprint(o.snapshot.Routes) != "[{demo-primary 0} {demo-canary 100}]" {
+	if fmt.Sprint(o.snapshot.Routes) != "[{demo-primary 0 } {demo-canary 100 }]" {
 		t.Errorf("routes %v, want the canary rule's", o.snapshot.Routes)
 	}
 	rules := o.snapshot.Rules
@@ -352,7 +352,7 @@ func TestCanaryVirtualServiceRules(t *testing.T) {
 	if got := fmt.Sprint(rules[0].Match); got != "[[{cookie   ^(.*?;)?(canary=always)(;.*)?$} {x-canary insider  }]]" {
 		t.Errorf("match %s", got)
 	}
-	if rules[1].Match != nil || rules[1].Mirror != "demo-canary" || rules[1].MirrorPercent != 50 || fmt.Sprint(rules[1].Routes) != "[{demo-primary 100}]" {
+	if rules[1].Match != nil || rules[1].Mirror != "demo-canary" || rules[1].MirrorPercent != 50 || fmt.Sprint(rules[1].Routes) != "[{demo-primary 100 }]" {
 		t.Errorf("second rule %+v", rules[1])
 	}
 }
