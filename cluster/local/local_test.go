@@ -98,6 +98,15 @@ func TestAbortAfterPromotionStaysPromoted(t *testing.T) {
 	}
 }
 
+// An analysis that ends Inconclusive during a timed pause leaves the
+// rollout paused for a person once the pause has ended.
+func TestInconclusiveDuringTimedPauseStaysPaused(t *testing.T) {
+	res := runLocal(t, "../../conformance/inconclusive-during-timed-pause-stays-paused.yaml")
+	if paused, ok := res.First(result.RolloutPaused); !ok || !strings.Contains(paused.Message, "InconclusiveAnalysisRun") {
+		t.Errorf("no RolloutPaused for the inconclusive analysis: %+v", paused)
+	}
+}
+
 func TestStepAnalysisFailureRollsBack(t *testing.T) {
 	res := runLocal(t, "../../conformance/step-analysis-fails-rolls-back.yaml")
 	measured := false

@@ -326,6 +326,12 @@ func (c *Controller) resolveMetrics(analysis *api.RolloutAnalysis) ([]*api.Resol
 // reconcileReplicaSets scales stable, canary and old ReplicaSets, and
 // reports whether it scaled (AR rollout/canary.go reconcileCanaryReplicaSets).
 func (c *Controller) reconcileReplicaSets() bool {
+	if c.paused || c.hasPause(pauseInconclusive) {
+		// haltProgress: spec.paused or an inconclusive analysis leaves the
+		// ReplicaSets as they are (AR rollout/canary.go:419-422,
+		// rollout/context.go:143-151).
+		return false
+	}
 	canary, stable := c.desiredCounts()
 	newRS, stableRS := c.newRS(), c.stableRS()
 	if stableRS != nil && stableRS != newRS && stableRS.Desired != stable {
@@ -630,6 +636,13 @@ func (c *Controller) updatePhase() {
 		phase = api.PhaseProgressing
 	}
 	if phase == c.phase {
+		if reason := c.waitingForPerson(); phase == api.PhasePaused && c.PausedAt == nil && reason != "" {
+			// Paused for a timed step, and now waiting for a person too
+			// (an analysis that ended Inconclusive meanwhile).
+			now := c.loop.Now()
+			c.PausedAt = &now
+			c.emit(result.Event{Type: result.RolloutPaused, Message: reason})
+		}
 		return
 	}
 	previous := c.phase
