@@ -9,6 +9,7 @@ import (
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/scenario"
+	"github.com/canarylab/canarylab/sim"
 )
 
 // validated is one file in validate -o json|ndjson.
@@ -153,6 +154,11 @@ func checkManifests(sc *scenario.Scenario) ([]string, error) {
 	for _, note := range sc.Notes {
 		notes = append(notes, note.String())
 	}
+	queries, err := sim.QueryWarnings(sc)
+	if err != nil {
+		return nil, err
+	}
+	notes = append(notes, queries...)
 	if sc.Spec.Controller == scenario.ControllerFlagger {
 		manifests, err := flagger.Decode(sc.Documents)
 		if err != nil {

@@ -211,3 +211,25 @@ func (t *Telemetry) Scrape() []metricstore.Sample {
 func (t *Telemetry) ScrapeInto(store *metricstore.Store, at time.Duration) error {
 	return store.Append(at, t.Scrape())
 }
+
+// Schema is what a mesh's telemetry, as the data plane produces it, can
+// hold: each metric name with its label names (le for the histogram's
+// buckets). It is what a query can select: another metric or label never
+// has data.
+func Schema(meshName string) (map[string][]string, error) {
+	m, err := newMesh(Config{Mesh: meshName, Namespace: "default"})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	m.labels(seriesKey{reporter: "destination", host: "x", code: "200", flags: "-", workload: "x"}).Range(func(l labels.Label) {
+		names = append(names, l.Name)
+	})
+	counter, histogram := m.metricNames()
+	return map[string][]string{
+		counter:                names,
+		histogram + "_bucket": append(append([]string{}, names...), "le"),
+		histogram + "_sum":    names,
+		histogram + "_count":  names,
+	}, nil
+}

@@ -1,0 +1,44 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/canarylab/canarylab/scenario"
+)
+
+// A query that selects a metric the mesh's telemetry never has, or a label
+// its metric never has, is named; one that can match is not, nor is a
+// matcher that an absent label satisfies (destination_version="").
+func TestQueryWarnings(t *testing.T) {
+	t.Parallel()
+	sc, err := scenario.Load("testdata/querycheck/scenario.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := QueryWarnings(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"AnalysisTemplate success-rate-step metric istio-success-rate selects istio_requests_total with label destination_svc, which istio_requests_total never has",
+		"AnalysisTemplate success-rate-step metric nginx-success-rate selects nginx_ingress_controller_requests, which the istio telemetry never has",
+	}
+	if len(warnings) != len(want) {
+		t.Fatalf("warnings:\n%s", strings.Join(warnings, "\n"))
+	}
+	for i, prefix := range want {
+		if !strings.HasPrefix(warnings[i], prefix) {
+			t.Errorf("warning %d:\n got %s\nwant %s...", i, warnings[i], prefix)
+		}
+	}
+	catalog, err := scenario.LoadAll([]string{"../scenarios", "../conformance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range catalog {
+		if warnings, err := QueryWarnings(sc); err != nil || len(warnings) > 0 {
+			t.Errorf("%s: %v %v", sc.Metadata.Name, warnings, err)
+		}
+	}
+}
