@@ -227,7 +227,7 @@ func Schema(meshName string) (map[string][]string, error) {
 	})
 	counter, histogram := m.metricNames()
 	return map[string][]string{
-		counter:                names,
+		counter:               names,
 		histogram + "_bucket": append(append([]string{}, names...), "le"),
 		histogram + "_sum":    names,
 		histogram + "_count":  names,
