@@ -141,6 +141,10 @@ type Metadata struct {
 // Spec is what to replay and what must happen.
 type Spec struct {
 	Controller string            `yaml:"controller" json:"controller"`
+	// MeshProvider is the mesh Flagger was installed with (its
+	// -mesh-provider): istio or linkerd. A Canary's spec.provider wins; a
+	// flagger scenario whose Canary names none must state it.
+	MeshProvider string `yaml:"meshProvider,omitempty" json:"meshProvider,omitempty"`
 	Manifests  []string          `yaml:"manifests" json:"manifests"`
 	Stable     string            `yaml:"stable" json:"stable"`
 	Release    string            `yaml:"release" json:"release"`

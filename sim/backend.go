@@ -138,7 +138,8 @@ func newRun(cfg Config, sc *scenario.Scenario, argo *argorollouts.Manifests, fla
 		// covers them at any interval.
 		cfg.Warmup = max(cfg.Warmup, 3*flagger.AnalysisInterval(flag.Canary.Spec.Analysis)+time.Minute)
 		world.Namespace, world.App = flag.Namespace, flag.Canary.Spec.TargetRef.Name
-		world.Mesh = flagger.MeshFor(&flag.Canary)
+		cfg.Flagger.MeshProvider = sc.Spec.MeshProvider
+		world.Mesh = flagger.MeshFor(&flag.Canary, sc.Spec.MeshProvider)
 		world.RoutedHost, _, _ = flagger.ServiceNames(&flag.Canary)
 		if service := flag.Canary.Spec.Service; service != nil && service.Port != nil {
 			world.Port = *service.Port

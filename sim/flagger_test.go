@@ -44,6 +44,7 @@ kind: Scenario
 metadata: {name: flagger-test}
 spec:
   controller: flagger
+  meshProvider: istio
   manifests: [deployment.yaml, canary.yaml]
   stable: canarylab/demo:blue
   release: ` + release + `

@@ -29,7 +29,7 @@ func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		mesh = flagger.MeshFor(&m.Canary)
+		mesh = flagger.MeshFor(&m.Canary, sc.Spec.MeshProvider)
 		for key, template := range m.Templates {
 			queries = append(queries, namedQuery{"MetricTemplate " + key, template.Spec.Query})
 		}

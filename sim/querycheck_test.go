@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -39,6 +40,33 @@ func TestQueryWarnings(t *testing.T) {
 	for _, sc := range catalog {
 		if warnings, err := QueryWarnings(sc); err != nil || len(warnings) > 0 {
 			t.Errorf("%s: %v %v", sc.Metadata.Name, warnings, err)
+		}
+	}
+}
+
+// A Canary that names no provider gets the scenario's meshProvider: under
+// linkerd, a MetricTemplate written for Istio's metrics has no data.
+func TestMeshProviderDecidesTheTelemetry(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../conformance/flagger-good-release-promoted.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mesh string
+		warn bool
+	}{{"istio", false}, {"linkerd", true}} {
+		text := strings.Replace(string(data), "meshProvider: istio", "meshProvider: "+tc.mesh, 1)
+		sc, err := scenario.Parse("../conformance/mesh.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		warnings, err := QueryWarnings(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if warned := len(warnings) > 0 && strings.Contains(warnings[0], "the linkerd telemetry never has"); warned != tc.warn {
+			t.Errorf("meshProvider %s: warnings %q", tc.mesh, warnings)
 		}
 	}
 }

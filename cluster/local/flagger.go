@@ -41,9 +41,9 @@ func prepareCanary(sc *scenario.Scenario, cfg Config, opts runner.Options) (*run
 	if err != nil {
 		return nil, err
 	}
-	switch canary.Provider {
-	case "", "istio":
-	case "linkerd":
+	switch flagger.MeshFor(&canary.Manifests.Canary, sc.Spec.MeshProvider) {
+	case flagger.MeshIstio:
+	case flagger.MeshLinkerd:
 		return nil, fmt.Errorf("%s: provider linkerd: %w", canary.Where, ErrLinkerd)
 	default:
 		return nil, fmt.Errorf("%w: %s: provider %q: the local backend runs Flagger canaries on Istio only (its CRDs are the only mesh CRDs installed)",
@@ -85,7 +85,7 @@ func (r *run) executeCanary(ctx context.Context, state *controlplane.State) (*re
 	}
 
 	r.flagger, err = state.StartFlagger(ctx, controlplane.FlaggerOptions{Binary: binary, Namespace: r.canary.Namespace,
-		MetricsServer: r.plane.URL, EventWebhook: eventsURL, MeshProvider: "istio"})
+		MetricsServer: r.plane.URL, EventWebhook: eventsURL, MeshProvider: flagger.MeshIstio})
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting Flagger: %w", runner.ErrBackend, err)
 	}

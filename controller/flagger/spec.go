@@ -560,14 +560,22 @@ func ServiceNames(canary *Canary) (apex, primary, canaryName string) {
 	return apex, apex + "-primary", apex + "-canary"
 }
 
-// MeshFor is the mesh whose routing objects and metrics a Canary gets: the
-// spec.provider, else the -mesh-provider default istio (FL
-// pkg/controller/scheduler.go:176-180, cmd/flagger/main.go:115).
-func MeshFor(canary *Canary) string {
-	if canary.Spec.Provider == "linkerd" || canary.Spec.Provider == "smi:v1alpha1:linkerd" {
-		return MeshLinkerd
+// MeshFor is the mesh whose routing objects and metrics a Canary gets: its
+// spec.provider, else the mesh Flagger was installed with (-mesh-provider,
+// FL pkg/controller/scheduler.go:176-180), which the scenario states
+// (scenario.Spec.MeshProvider); "" when neither says.
+func MeshFor(canary *Canary, installed string) string {
+	provider := canary.Spec.Provider
+	if provider == "" {
+		provider = installed
 	}
-	return MeshIstio
+	switch provider {
+	case "linkerd", "smi:v1alpha1:linkerd":
+		return MeshLinkerd
+	case "istio":
+		return MeshIstio
+	}
+	return provider
 }
 
 // AnalysisInterval is GetAnalysisInterval (FL canary.go:637-653): under 10s

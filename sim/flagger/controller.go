@@ -42,6 +42,9 @@ type Config struct {
 	TickLatency time.Duration
 	// StartupDelay is from a (re)start of the process to its workers.
 	StartupDelay time.Duration
+	// MeshProvider is -mesh-provider: the mesh of a Canary that names no
+	// provider (the scenario's spec.meshProvider).
+	MeshProvider string
 }
 
 // DefaultConfig is the real controller's defaults and measured latencies.
@@ -104,7 +107,7 @@ func New(loop *vclock.Loop, world *dataplane.World, m *api.Manifests, metrics Me
 	emit Emitter, cfg Config, stableImage string, phase time.Duration) *Controller {
 	c := &Controller{cfg: cfg, loop: loop, world: world, metrics: metrics, webhooks: webhooks, emit: emit, m: m,
 		analysis: m.Canary.Spec.Analysis, LastCheck: map[string]string{}, rendered: map[string]string{}}
-	c.mesh = api.MeshFor(&m.Canary)
+	c.mesh = api.MeshFor(&m.Canary, cfg.MeshProvider)
 	c.primaryName = m.Canary.Spec.TargetRef.Name + "-primary"
 	c.apex, c.primaryHost, c.canaryHost = api.ServiceNames(&m.Canary)
 	c.interval = api.AnalysisInterval(c.analysis)
