@@ -140,18 +140,18 @@ type Metadata struct {
 
 // Spec is what to replay and what must happen.
 type Spec struct {
-	Controller string            `yaml:"controller" json:"controller"`
+	Controller string `yaml:"controller" json:"controller"`
 	// MeshProvider is the mesh Flagger was installed with (its
 	// -mesh-provider): istio or linkerd. A Canary's spec.provider wins; a
 	// flagger scenario whose Canary names none must state it.
-	MeshProvider string `yaml:"meshProvider,omitempty" json:"meshProvider,omitempty"`
-	Manifests  []string          `yaml:"manifests" json:"manifests"`
-	Stable     string            `yaml:"stable" json:"stable"`
-	Release    string            `yaml:"release" json:"release"`
-	Profiles   fixtures.Profiles `yaml:"profiles,omitempty" json:"profiles,omitempty"`
-	Load       Traffic           `yaml:"load" json:"load"`
-	Events     []Event           `yaml:"events,omitempty" json:"events,omitempty"`
-	Expect     Expect            `yaml:"expect" json:"expect"`
+	MeshProvider string            `yaml:"meshProvider,omitempty" json:"meshProvider,omitempty"`
+	Manifests    []string          `yaml:"manifests" json:"manifests"`
+	Stable       string            `yaml:"stable" json:"stable"`
+	Release      string            `yaml:"release" json:"release"`
+	Profiles     fixtures.Profiles `yaml:"profiles,omitempty" json:"profiles,omitempty"`
+	Load         Traffic           `yaml:"load" json:"load"`
+	Events       []Event           `yaml:"events,omitempty" json:"events,omitempty"`
+	Expect       Expect            `yaml:"expect" json:"expect"`
 }
 
 // Traffic is the generated load.
