@@ -168,6 +168,20 @@ spec:
 	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "blueGreen") {
 		t.Fatalf("blueGreen: %v", err)
 	}
+	dynamic := strings.Replace(rollout, "      canaryService: demo-canary\n", "      canaryService: demo-canary\n      dynamicStableScale: true\n", 1)
+	m, err = decode(t, dynamic, services, template(`
+    - name: rate
+      count: 1
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "canary.dynamicStableScale") {
+		t.Fatalf("dynamicStableScale: %v", err)
+	}
 }
 
 const basicWithDelay = `

@@ -373,6 +373,12 @@ func (m *Manifests) Unsupported() error {
 				reasons = append(reasons, fmt.Sprintf("step %d: plugin", i))
 			}
 		}
+		if canary.DynamicStableScale {
+			// On abort the controller steps the weight back as the stable
+			// ReplicaSet scales up again (AR utils/rollout/rolloututil.go
+			// IsDynamicallyRollingBackToStable); the model does not.
+			reasons = append(reasons, "canary.dynamicStableScale (the weight stepping of its abort is not modelled)")
+		}
 		if routing := canary.TrafficRouting; routing != nil {
 			for name := range routing.Other {
 				reasons = append(reasons, "trafficRouting."+name+" (the sim routes with Istio)")
