@@ -73,16 +73,19 @@ spec:
 ` + metric
 }
 
-func TestDecodeAcceptsAValidSet(t *testing.T) {
-	t.Parallel()
-	m, err := decode(t, rollout, services, template(`
+// validTemplate is a template the Rollout above can use as it is.
+var validTemplate = template(`
     - name: rate
       interval: 10s
       count: 3
       successCondition: result[0] >= 0.95
       provider:
         prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
-`))
+`)
+
+func TestDecodeAcceptsAValidSet(t *testing.T) {
+	t.Parallel()
+	m, err := decode(t, rollout, services, validTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +172,7 @@ spec:
 		t.Fatalf("blueGreen: %v", err)
 	}
 	dynamic := strings.Replace(rollout, "      canaryService: demo-canary\n", "      canaryService: demo-canary\n      dynamicStableScale: true\n", 1)
-	m, err = decode(t, dynamic, services, template(`
-    - name: rate
-      count: 1
-      successCondition: result[0] >= 0.95
-      provider:
-        prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
-`))
+	m, err = decode(t, dynamic, services, validTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,12 +250,7 @@ metadata: {name: demo}
 func TestManagedRouteMustExist(t *testing.T) {
 	t.Parallel()
 	renamed := strings.Replace(rollout, "routes: [primary]", "routes: [main]", 1)
-	_, err := decode(t, renamed, services, template(`
-    - name: rate
-      successCondition: result[0] >= 0.95
-      provider:
-        prometheus: {query: 'sum(rate(istio_requests_total{destination_service=~"{{args.service}}"}[1m]))'}
-`))
+	_, err := decode(t, renamed, services, validTemplate)
 	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), `HTTP route "main" is not found in VirtualService demo (its routes: "primary")`) {
 		t.Errorf("err = %v", err)
 	}
