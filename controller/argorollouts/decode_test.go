@@ -171,6 +171,25 @@ spec:
 	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "blueGreen") {
 		t.Fatalf("blueGreen: %v", err)
 	}
+	// A Rollout that takes its template from a Deployment decodes (as the
+	// upstream workload-ref example) and is refused by name.
+	workloadRef := `
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: demo}
+  strategy:
+    canary:
+      steps: [{setWeight: 20}]
+`
+	m, err = decode(t, workloadRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "spec.workloadRef") {
+		t.Fatalf("workloadRef: %v", err)
+	}
 	dynamic := strings.Replace(rollout, "      canaryService: demo-canary\n", "      canaryService: demo-canary\n      dynamicStableScale: true\n", 1)
 	m, err = decode(t, dynamic, services, validTemplate)
 	if err != nil {

@@ -77,8 +77,17 @@ type RolloutSpec struct {
 	ProgressDeadlineAbort   bool                   `yaml:"progressDeadlineAbort"`
 	MinReadySeconds         int                    `yaml:"minReadySeconds"`
 	Strategy                Strategy               `yaml:"strategy"`
-	WorkloadRef             *yaml.Node             `yaml:"workloadRef"`
+	WorkloadRef             *WorkloadRef           `yaml:"workloadRef"`
 	Template                controller.PodTemplate `yaml:"template"`
+}
+
+// WorkloadRef names the Deployment whose pod template a Rollout takes
+// (spec.workloadRef) instead of its own.
+type WorkloadRef struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Name       string `yaml:"name"`
+	ScaleDown  string `yaml:"scaleDown"`
 }
 
 // Strategy is canary or blueGreen.

@@ -138,7 +138,8 @@ func validateRollout(ps *Problems, m *Manifests) {
 			}
 		}
 	}
-	if len(rollout.Spec.Template.Spec.Containers) == 0 {
+	if len(rollout.Spec.Template.Spec.Containers) == 0 && rollout.Spec.WorkloadRef == nil {
+		// With workloadRef the template is the Deployment's (Unsupported names it).
 		ps.Add(file, line, "Rollout %s: spec.template has no containers", rollout.Metadata.Name)
 	}
 }
