@@ -205,7 +205,7 @@ func CompareWith(rule Rule, sim, other *result.Result) Row {
 		row.Scenario = other.Scenario
 	}
 	outcome := Moment{Event: Outcome, Occurrence: 1,
-		SimDetail: sim.Outcome.Result, OtherDetail: other.Outcome.Result,
+		SimDetail: outcomeDetail(sim), OtherDetail: outcomeDetail(other),
 		SimAt: sim.Outcome.At(), OtherAt: other.Outcome.At(),
 		Sim: sim.Outcome.Result != "", Other: other.Outcome.Result != "", interval: rule.Interval}
 	judge(&outcome, row.SimBackend, row.OtherBackend)
@@ -283,6 +283,16 @@ func detail(event result.Event) string {
 		return event.Phase
 	}
 	return ""
+}
+
+// outcomeDetail is the outcome and why, which must match on both backends:
+// "rolled-back (analysis: metric success-rate Failed)". The reason is read
+// from the timeline, so results written before reasons existed compare too.
+func outcomeDetail(res *result.Result) string {
+	if reason := res.FindReason(); reason != nil {
+		return res.Outcome.Result + " (" + reason.String() + ")"
+	}
+	return res.Outcome.Result
 }
 
 // name is a backend's name for messages; a result without one is "no result".

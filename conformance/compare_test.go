@@ -12,7 +12,7 @@ import (
 
 // timeline builds a result from compact events: "W25@3.3" (WeightChanged
 // to 25%), "A:Failed@43.1" (AnalysisRunCompleted), "Pause@3.4",
-// "Abort@43.2", "Promote@42.1"; other words are non-decisive events.
+// "Abort@43.2", "Promote@42.1", "Act:abort@40" (ActionApplied); other words are non-decisive events.
 func timeline(backend, outcome string, at float64, events ...string) *result.Result {
 	res := &result.Result{Scenario: "demo", Backend: backend, Outcome: result.Outcome{Result: outcome, AtSeconds: at}}
 	for _, text := range events {
@@ -24,6 +24,8 @@ func timeline(backend, outcome string, at float64, events ...string) *result.Res
 			event.CanaryWeight = result.IntPtr(atoi(name[1:]))
 		case strings.HasPrefix(name, "A:"):
 			event.Type, event.Phase = result.AnalysisRunCompleted, name[2:]
+		case strings.HasPrefix(name, "Act:"):
+			event.Type, event.Action = result.ActionApplied, name[4:]
 		case name == "Pause":
 			event.Type = result.RolloutPaused
 		case name == "Abort":
@@ -190,6 +192,19 @@ func TestAnalysisPhaseMustMatch(t *testing.T) {
 	}
 }
 
+// The same outcome at the same time for another reason disagrees: an
+// operator's abort is no analysis that caught the release.
+func TestOutcomeReasonMustMatch(t *testing.T) {
+	t.Parallel()
+	sim := timeline("sim", "rolled-back", 43.5, "W25@3.3", "A:Failed@43.4", "Abort@43.5", "W0@43.6")
+	local := timeline("local", "rolled-back", 43.6, "W25@3.5", "Act:abort@43.4", "Abort@43.6", "W0@43.9")
+	row := Compare(sim, local)
+	m := moment(t, row, Outcome)
+	if row.Agrees || m.Agrees || !strings.Contains(m.Reason, "rolled-back (analysis: Failed) on sim") || !strings.Contains(m.Reason, "rolled-back (abort) on local") {
+		t.Fatalf("analysis against abort: row agrees=%v, outcome %+v", row.Agrees, m)
+	}
+}
+
 // The tolerance is max(2s, 5% of the later time): 2s up to 40s, then 5%.
 func TestToleranceBoundary(t *testing.T) {
 	t.Parallel()
@@ -271,7 +286,7 @@ func TestTableIsAligned(t *testing.T) {
 			t.Errorf("the LOCAL column is not aligned with its header:\n%s\n%s", header, line)
 		}
 	}
-	for _, want := range []string{"demo", "  outcome", "promoted at 42.101s", "+1.499s", "NO: promoted on sim, rolled-back on local", "yes", "1 of 2 scenarios agree"} {
+	for _, want := range []string{"demo", "  outcome", "promoted (completed) at 42.101s", "+1.499s", "NO: promoted (completed) on sim, rolled-back on local", "yes", "1 of 2 scenarios agree"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}

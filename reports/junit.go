@@ -157,6 +157,9 @@ func properties(res *result.Result) *junitProperties {
 		props = append(props,
 			junitProperty{"canarylab.outcome", res.Outcome.Result},
 			junitProperty{"canarylab.outcomeAtSeconds", formatSeconds(res.Outcome.AtSeconds)})
+		if reason := res.Outcome.Reason; reason != nil {
+			props = append(props, junitProperty{"canarylab.reason", reason.String()})
+		}
 	}
 	props = append(props,
 		junitProperty{"canarylab.runSeconds", formatSeconds(runLength(res))},

@@ -21,8 +21,15 @@ func Markdown(w io.Writer, res *result.Result) error {
 		b.WriteString("Outcome: none reached")
 	} else {
 		fmt.Fprintf(&b, "Outcome: **%s** at %s", escape(res.Outcome.Result), at(res.Outcome.AtSeconds))
+		if reason := res.Outcome.Reason; reason != nil {
+			fmt.Fprintf(&b, " (%s)", escape(reason.String()))
+		}
 	}
-	fmt.Fprintf(&b, ", highest canary weight %d%%.\n\n", res.MaxCanaryWeight())
+	fmt.Fprintf(&b, ", highest canary weight %d%%", res.MaxCanaryWeight())
+	if p99 := res.Requests.LatencyP99Ms; p99 > 0 {
+		fmt.Fprintf(&b, ", p99 latency %sms", strconv.FormatFloat(p99, 'f', -1, 64))
+	}
+	b.WriteString(".\n\n")
 	if res.Error != "" {
 		fmt.Fprintf(&b, "**The run could not complete:** %s\n\n", escape(res.Error))
 	}

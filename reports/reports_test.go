@@ -27,8 +27,9 @@ func rolledBack() *result.Result {
 	const analysisRun = "demo-6c9f5d-2-1"
 	return &result.Result{
 		Scenario: "bad-release-rolls-back", Backend: "sim", Seed: 7, Passed: false,
-		Outcome: result.Outcome{Result: "rolled-back", AtSeconds: 30.5},
-		Requests: result.Requests{Total: 2700, Failed: 96,
+		Outcome: result.Outcome{Result: "rolled-back", AtSeconds: 30.5,
+			Reason: &result.Reason{Cause: result.CauseAnalysis, AnalysisRun: analysisRun, Metric: "success-rate", Phase: "Failed"}},
+		Requests: result.Requests{Total: 2700, Failed: 96, LatencyP99Ms: 96.5,
 			Stable: result.Counts{Total: 2400, Failed: 0}, Canary: result.Counts{Total: 300, Failed: 96}},
 		Events: []result.Event{
 			{AtSeconds: 0, Type: result.ReleaseStarted, Image: "canarylab/demo:red"},
@@ -328,7 +329,7 @@ func TestJUnitTimeIsWallSeconds(t *testing.T) {
 	// The outcome, the last event or the series, whichever is latest, in the
 	// run's own seconds.
 	for i, want := range []map[string]string{
-		{"canarylab.outcome": "rolled-back", "canarylab.outcomeAtSeconds": "30.500", "canarylab.runSeconds": "60.500", "canarylab.seed": "7"},
+		{"canarylab.outcome": "rolled-back", "canarylab.outcomeAtSeconds": "30.500", "canarylab.reason": "analysis: metric success-rate Failed", "canarylab.runSeconds": "60.500", "canarylab.seed": "7"},
 		{"canarylab.outcome": "promoted", "canarylab.outcomeAtSeconds": "75.250", "canarylab.runSeconds": "107.000", "canarylab.seed": "7"},
 		{"canarylab.runSeconds": "4.000", "canarylab.seed": "7"},
 	} {

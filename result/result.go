@@ -59,6 +59,8 @@ type Result struct {
 type Outcome struct {
 	Result    string  `json:"result"`
 	AtSeconds float64 `json:"atSeconds"`
+	// Reason says why (FindReason); the runner sets it for every backend.
+	Reason *Reason `json:"reason,omitempty"`
 }
 
 // At is the outcome's time as a duration.
@@ -70,6 +72,9 @@ type Requests struct {
 	Failed int64  `json:"failed"`
 	Stable Counts `json:"stable"`
 	Canary Counts `json:"canary"`
+	// LatencyP99Ms is the 99th percentile latency of every user request of
+	// the run, both versions together, in milliseconds.
+	LatencyP99Ms float64 `json:"latencyP99Ms"`
 }
 
 // Counts is requests and failures of one version.
@@ -166,6 +171,40 @@ func (r *Result) MaxCanaryWeight() int {
 		}
 	}
 	return highest
+}
+
+// WeightPath is the routed canary weights in the order the timeline went
+// through them, a weight repeated in a row listed once: [20 40 100 0].
+func (r *Result) WeightPath() []int {
+	var path []int
+	for _, event := range r.Events {
+		if event.Type != WeightChanged || event.CanaryWeight == nil {
+			continue
+		}
+		if n := len(path); n == 0 || path[n-1] != *event.CanaryWeight {
+			path = append(path, *event.CanaryWeight)
+		}
+	}
+	return path
+}
+
+// WeightAfterFailure is the highest canary weight routed from the first
+// failed measurement on (the weight in effect then included), the time of
+// that measurement, and whether any measurement failed.
+func (r *Result) WeightAfterFailure() (highest int, failedAt float64, failed bool) {
+	weight := 0
+	for _, event := range r.Events {
+		if event.Type == WeightChanged && event.CanaryWeight != nil {
+			weight = *event.CanaryWeight
+		}
+		if !failed && event.Type == MeasurementTaken && event.Phase == "Failed" {
+			failed, failedAt, highest = true, event.AtSeconds, weight
+		}
+		if failed {
+			highest = max(highest, weight)
+		}
+	}
+	return highest, failedAt, failed
 }
 
 // First returns the first event of a type, and whether there was one.

@@ -2,7 +2,10 @@ package runner
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/scenario"
@@ -53,11 +56,59 @@ func Evaluate(sc *scenario.Scenario, res *result.Result) {
 		assertions = append(assertions, result.Assertion{Name: "maxCanaryWeight", Passed: highest <= *limit,
 			Detail: fmt.Sprintf("canary weight reached %d, limit %d", highest, *limit)})
 	}
+	if reason := expect.Reason; reason != nil {
+		assertions = append(assertions, reasonAssertion(*reason, res.Outcome.Reason))
+	}
+	if limit := expect.MaxLatencyP99.Duration; limit > 0 {
+		p99 := res.Requests.LatencyP99Ms
+		assertions = append(assertions, result.Assertion{Name: "maxLatencyP99", Passed: p99 <= float64(limit)/float64(time.Millisecond),
+			Detail: fmt.Sprintf("p99 latency of %d requests %sms, limit %s", res.Requests.Total, strconv.FormatFloat(p99, 'f', -1, 64), limit)})
+	}
+	if want := expect.WeightPath; want != nil {
+		path := res.WeightPath()
+		detail := "canary weights " + formatWeights(path)
+		if !slices.Equal(path, want) {
+			detail += ", expected " + formatWeights(want)
+		}
+		assertions = append(assertions, result.Assertion{Name: "weightPath", Passed: slices.Equal(path, want), Detail: detail})
+	}
+	if limit := expect.MaxCanaryWeightAfterFailure; limit != nil {
+		highest, failedAt, failed := res.WeightAfterFailure()
+		detail := fmt.Sprintf("no measurement failed, limit %d", *limit)
+		if failed {
+			detail = fmt.Sprintf("canary weight reached %d from the first failed measurement at %s on, limit %d", highest, formatSeconds(failedAt), *limit)
+		}
+		assertions = append(assertions, result.Assertion{Name: "maxCanaryWeightAfterFailure", Passed: highest <= *limit, Detail: detail})
+	}
 	res.Assertions = assertions
 	res.Passed = res.Error == ""
 	for _, assertion := range assertions {
 		res.Passed = res.Passed && assertion.Passed
 	}
+}
+
+// reasonAssertion compares the expected reason with the observed one; a
+// field the scenario leaves out matches anything.
+func reasonAssertion(want scenario.ExpectReason, got *result.Reason) result.Assertion {
+	expected := result.Reason{Cause: want.Cause, Metric: want.Metric, Phase: want.Phase}.String()
+	if got == nil {
+		return result.Assertion{Name: "reason", Detail: "expected " + expected + ", the timeline does not say why"}
+	}
+	ok := got.Cause == want.Cause && (want.Metric == "" || got.Metric == want.Metric) && (want.Phase == "" || got.Phase == want.Phase)
+	detail := got.String()
+	if !ok {
+		detail = "expected " + expected + ", observed " + detail
+	}
+	return result.Assertion{Name: "reason", Passed: ok, Detail: detail}
+}
+
+// formatWeights writes weights as a scenario does: [20, 40, 100, 0].
+func formatWeights(weights []int) string {
+	texts := make([]string, len(weights))
+	for i, weight := range weights {
+		texts[i] = strconv.Itoa(weight)
+	}
+	return "[" + strings.Join(texts, ", ") + "]"
 }
 
 func formatSeconds(seconds float64) string {

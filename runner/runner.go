@@ -94,6 +94,7 @@ func Run(ctx context.Context, backend Backend, sc *scenario.Scenario, opts Optio
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
+		res.Outcome.Reason = res.FindReason()
 		Evaluate(sc, res)
 	}
 	return res, err

@@ -56,6 +56,11 @@ func TestDefaults(t *testing.T) {
 	if limit := full.Spec.Expect.MaxFailedRequests; limit == nil || !limit.Percent || limit.Value != 2 {
 		t.Errorf("maxFailedRequests %+v", limit)
 	}
+	if expect := full.Spec.Expect; expect.Reason == nil || *expect.Reason != (ExpectReason{Cause: "analysis", Metric: "success-rate", Phase: "Failed"}) ||
+		expect.MaxLatencyP99.Duration != 500*time.Millisecond || len(expect.WeightPath) != 2 || expect.WeightPath[0] != 20 ||
+		expect.MaxCanaryWeightAfterFailure == nil || *expect.MaxCanaryWeightAfterFailure != 20 {
+		t.Errorf("expectations on why: %+v", expect)
+	}
 	if full.Spec.Load.RPS != 120.5 || full.Spec.Load.Duration.Duration != 7*time.Minute+30*time.Second {
 		t.Errorf("load %+v", full.Spec.Load)
 	}
@@ -70,6 +75,14 @@ func TestInvalidFilesReportEveryProblemWithItsLine(t *testing.T) {
 		"invalid-bare-duration.yaml":  {`:12: invalid duration "300"`},
 		"invalid-two-rollouts.yaml":   {"2 Rollout objects"},
 		"invalid-empty.yaml":          {":1: the file is empty"},
+		"invalid-expect.yaml": {
+			`:14: a rolled-back outcome never has cause completed: it has analysis, webhook, progress-deadline, abort`,
+			`:15: expect.maxLatencyP99 -5ms is negative`,
+			`:16: expect.weightPath[1] repeats 20`,
+			`:16: expect.weightPath[2] 140 is outside 0..100`,
+			`:17: expect.maxCanaryWeightAfterFailure 101 is outside 0..100`,
+		},
+		"invalid-expect-reason.yaml": {`:15: a paused outcome's analysis ends Inconclusive, not "Failed"`},
 		"invalid-many.yaml": {
 			`invalid-many.yaml:1: apiVersion is "canarylab.dev/v1alpha2"`,
 			`invalid-many.yaml:4: metadata.name "Many_Problems" is not a DNS label`,

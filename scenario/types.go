@@ -232,6 +232,27 @@ type Expect struct {
 	Within            duration.Duration `yaml:"within,omitempty" json:"within,omitempty"`
 	MaxFailedRequests *Quantity         `yaml:"maxFailedRequests,omitempty" json:"maxFailedRequests,omitempty"`
 	MaxCanaryWeight   *int              `yaml:"maxCanaryWeight,omitempty" json:"maxCanaryWeight,omitempty"`
+	// Reason is why the outcome must be reached; a field left out matches
+	// any value (docs/architecture.md#reasons).
+	Reason *ExpectReason `yaml:"reason,omitempty" json:"reason,omitempty"`
+	// MaxLatencyP99 bounds the 99th percentile latency of every user
+	// request of the run, both versions together.
+	MaxLatencyP99 duration.Duration `yaml:"maxLatencyP99,omitempty" json:"maxLatencyP99,omitempty"`
+	// WeightPath is the canary weights the run must route, in order, a
+	// weight repeated in a row written once: [20, 40, 100, 0].
+	WeightPath []int `yaml:"weightPath,omitempty" json:"weightPath,omitempty"`
+	// MaxCanaryWeightAfterFailure bounds the canary weight routed from the
+	// first failed measurement on: how far a release got once the
+	// analysis saw it fail.
+	MaxCanaryWeightAfterFailure *int `yaml:"maxCanaryWeightAfterFailure,omitempty" json:"maxCanaryWeightAfterFailure,omitempty"`
+}
+
+// ExpectReason is the expected reason of the outcome: a cause, and for an
+// analysis the metric and the phase it ended in.
+type ExpectReason struct {
+	Cause  string `yaml:"cause" json:"cause"`
+	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
+	Phase  string `yaml:"phase,omitempty" json:"phase,omitempty"`
 }
 
 // Document is one YAML document of a manifest file.

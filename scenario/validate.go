@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/canarylab/canarylab/result"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/canarylab/canarylab/fixtures"
@@ -96,9 +98,79 @@ func (sc *Scenario) validate(ps *problems) {
 	if expect.Within.Duration > spec.Load.Duration.Duration && spec.Load.Duration.Duration > 0 {
 		ps.add(file, at("spec.expect.within"), "expect.within %s is beyond the run limit load.duration %s: raise load.duration", expect.Within.Duration, spec.Load.Duration.Duration)
 	}
-	if weight := expect.MaxCanaryWeight; weight != nil && (*weight < 0 || *weight > 100) {
-		ps.add(file, at("spec.expect.maxCanaryWeight"), "expect.maxCanaryWeight %d is outside 0..100", *weight)
+	for _, bound := range []struct {
+		field  string
+		weight *int
+	}{{"maxCanaryWeight", expect.MaxCanaryWeight}, {"maxCanaryWeightAfterFailure", expect.MaxCanaryWeightAfterFailure}} {
+		if bound.weight != nil && (*bound.weight < 0 || *bound.weight > 100) {
+			ps.add(file, at("spec.expect."+bound.field), "expect.%s %d is outside 0..100", bound.field, *bound.weight)
+		}
 	}
+	if expect.MaxLatencyP99.Duration < 0 {
+		ps.add(file, at("spec.expect.maxLatencyP99"), "expect.maxLatencyP99 %s is negative", expect.MaxLatencyP99.Duration)
+	}
+	if expect.WeightPath != nil && len(expect.WeightPath) == 0 {
+		ps.add(file, at("spec.expect.weightPath"), "expect.weightPath is empty: list the canary weights the run must route, such as [20, 40, 100, 0]")
+	}
+	for i, weight := range expect.WeightPath {
+		field := fmt.Sprintf("spec.expect.weightPath[%d]", i)
+		switch {
+		case weight < 0 || weight > 100:
+			ps.add(file, at(field), "expect.weightPath[%d] %d is outside 0..100", i, weight)
+		case i > 0 && weight == expect.WeightPath[i-1]:
+			ps.add(file, at(field), "expect.weightPath[%d] repeats %d: a weight held over several steps is one entry of the path", i, weight)
+		}
+	}
+	if reason := expect.Reason; reason != nil {
+		for _, problem := range checkReason(spec.Controller, expect.Outcome, *reason) {
+			ps.add(file, at("spec.expect.reason"+problem.Field), "%s", problem.Message)
+		}
+	}
+}
+
+// causesOf are the causes each outcome can have (see result.FindReason).
+var causesOf = map[string][]string{
+	OutcomePromoted:   {result.CauseCompleted, result.CausePromoteFull},
+	OutcomeRolledBack: {result.CauseAnalysis, result.CauseWebhook, result.CauseProgressDeadline, result.CauseAbort},
+	OutcomePaused:     {result.CauseAnalysis, result.CausePause},
+	OutcomeDegraded:   {result.CauseProgressDeadline},
+}
+
+// checkReason says what is wrong with an expected reason: a cause the
+// outcome cannot have or the controller does not know, a metric or phase
+// on a cause that is no analysis. Fields are relative to expect.reason.
+func checkReason(controller, outcome string, reason ExpectReason) []FieldProblem {
+	var problems []FieldProblem
+	causes := causesOf[outcome]
+	switch {
+	case reason.Cause == "":
+		return []FieldProblem{{"", "expect.reason.cause is missing: one of " + strings.Join(result.Causes, ", ")}}
+	case !slices.Contains(result.Causes, reason.Cause):
+		return []FieldProblem{{".cause", fmt.Sprintf("unknown cause %q: one of %s", reason.Cause, strings.Join(result.Causes, ", "))}}
+	case causes != nil && !slices.Contains(causes, reason.Cause):
+		return []FieldProblem{{".cause", fmt.Sprintf("a %s outcome never has cause %s: it has %s", outcome, reason.Cause, strings.Join(causes, ", "))}}
+	case controller == ControllerFlagger && reason.Cause == result.CausePromoteFull:
+		return []FieldProblem{{".cause", "Flagger has no promote-full: its promotions complete"}}
+	case controller != ControllerFlagger && reason.Cause == result.CauseWebhook:
+		return []FieldProblem{{".cause", "cause webhook is Flagger's: an Argo Rollouts analysis decides through its metrics (cause analysis)"}}
+	}
+	if reason.Cause != result.CauseAnalysis {
+		if reason.Metric != "" {
+			problems = append(problems, FieldProblem{".metric", "expect.reason.metric is for cause analysis only"})
+		}
+		if reason.Phase != "" {
+			problems = append(problems, FieldProblem{".phase", "expect.reason.phase is for cause analysis only"})
+		}
+		return problems
+	}
+	phases := []string{"Failed", "Error"}
+	if outcome == OutcomePaused {
+		phases = []string{"Inconclusive"}
+	}
+	if reason.Phase != "" && !slices.Contains(phases, reason.Phase) {
+		problems = append(problems, FieldProblem{".phase", fmt.Sprintf("a %s outcome's analysis ends %s, not %q", outcome, strings.Join(phases, " or "), reason.Phase)})
+	}
+	return problems
 }
 
 func (sc *Scenario) checkImage(ps *problems, path, image string) {

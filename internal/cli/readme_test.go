@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -134,5 +135,31 @@ func TestREADMELabCount(t *testing.T) {
 	}
 	if said != len(dirs) {
 		t.Errorf("the README says %s workshop labs; labs/ holds %d", match[1], len(dirs))
+	}
+}
+
+// The README's example scenario runs on the sim and passes: its
+// expectations, the reason and the path of weights included, are what the
+// run gives.
+func TestREADMEScenarioPasses(t *testing.T) {
+	t.Parallel()
+	text := readREADME(t)
+	_, after, _ := strings.Cut(text, "## What a scenario says")
+	_, block, _ := strings.Cut(after, "```yaml\n")
+	block, _, found := strings.Cut(block, "```")
+	if !found || !strings.Contains(block, "kind: Scenario") {
+		t.Fatal("no scenario example under \"What a scenario says\"")
+	}
+	manifests, err := filepath.Abs("../../manifests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "example.yaml")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(block, "../manifests/", manifests+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if code := Run(context.Background(), Streams{Out: &stdout, Err: &stderr}, []string{"run", file, "--quiet"}); code != 0 {
+		t.Errorf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

@@ -79,7 +79,7 @@ const pageTemplate = `{{define "page"}}<!doctype html>
 <header class="{{verdict .}}">
   <p class="crumb"><a href="index.html">all scenarios</a></p>
   <h1><span class="badge {{verdict .}}">{{if eq (verdict .) "pass"}}PASS{{else if eq (verdict .) "fail"}}FAIL{{else}}ERROR{{end}}</span> {{.Scenario}}</h1>
-  <p class="summary">{{.Outcome.Result}} at {{seconds .Outcome.AtSeconds}} · backend {{.Backend}} · seed {{.Seed}}</p>
+  <p class="summary">{{.Outcome.Result}} at {{seconds .Outcome.AtSeconds}}{{with .Outcome.Reason}} ({{.String}}){{end}} · backend {{.Backend}} · seed {{.Seed}}</p>
   {{with .Error}}<p class="error">{{.}}</p>{{end}}
 </header>
 <main>

@@ -15,7 +15,8 @@ type Stats struct {
 	P99Ms            map[string][]float64
 
 	second  map[string]*secondStats
-	bounds  []float64 // the mesh's latency buckets
+	run     [maxBuckets]int64 // the whole run's latency buckets, both classes
+	bounds  []float64         // the mesh's latency buckets
 	started bool
 }
 
@@ -45,6 +46,7 @@ func (s *Stats) add(at time.Duration, class string, requests, failed int64, buck
 	second.failed += failed
 	for i, count := range buckets {
 		second.buckets[i] += count
+		s.run[i] += count
 	}
 }
 
@@ -73,6 +75,8 @@ func (s *Stats) Counts() result.Requests {
 		Failed: s.Sum(s.Failed),
 		Stable: result.Counts{Total: s.Total["stable"], Failed: s.Failed["stable"]},
 		Canary: result.Counts{Total: s.Total["canary"], Failed: s.Failed["canary"]},
+		// The quantile as the mesh's histogram gives it, to 0.1 ms.
+		LatencyP99Ms: math.Round(quantileFromBuckets(0.99, s.run[:len(s.bounds)+1], s.bounds)*10) / 10,
 	}
 }
 

@@ -177,7 +177,12 @@ func (g *Generator) Counts() result.Requests {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	stable, canary := *g.total["stable"], *g.total["canary"]
-	return result.Requests{Total: stable.Total + canary.Total, Failed: stable.Failed + canary.Failed, Stable: stable, Canary: canary}
+	var latencies []float64
+	for _, s := range g.seconds {
+		latencies = append(append(latencies, s.latencies["stable"]...), s.latencies["canary"]...)
+	}
+	return result.Requests{Total: stable.Total + canary.Total, Failed: stable.Failed + canary.Failed, Stable: stable, Canary: canary,
+		LatencyP99Ms: p99(latencies)}
 }
 
 // Series are the per-second series of the first n seconds, with the
