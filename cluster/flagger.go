@@ -15,6 +15,7 @@ import (
 	"github.com/canarylab/canarylab/controller/flagger"
 	"github.com/canarylab/canarylab/engine"
 	"github.com/canarylab/canarylab/result"
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 )
 
@@ -68,9 +69,12 @@ func (c *Canary) CanaryHost() string { return c.Apex + "-canary" }
 // (validated as the sim's model checks them, FL's CRD and controller
 // rules): the Canary and the objects to apply in its namespace.
 func DecodeCanary(sc *scenario.Scenario) (*Canary, []Object, error) {
-	m, err := flagger.Decode(sc.Documents)
+	m, err := flagger.DecodeScenario(sc)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := m.Unanswerable(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
 	}
 	spec := m.Canary.Spec
 	if m.CanaryWhere == "" || spec.TargetRef == nil || spec.Analysis == nil {

@@ -47,6 +47,12 @@ func Markdown(w io.Writer, res *result.Result) error {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", escape(assertion.Name), verdict, escape(assertion.Detail))
 		}
 	}
+	if len(res.Declared) > 0 {
+		b.WriteString("\nDeclared by the scenario (`spec.stubs`), not observed:\n\n")
+		for _, declared := range res.Declared {
+			fmt.Fprintf(&b, "- %s\n", escape(declared))
+		}
+	}
 
 	b.WriteString("\n## Requests\n\n| version | requests | failed | failed % |\n|---|---:|---:|---:|\n")
 	for _, row := range []struct {

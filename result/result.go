@@ -45,6 +45,9 @@ type Result struct {
 	Events     []Event     `json:"events"`
 	Assertions []Assertion `json:"assertions"`
 	Series     *Series     `json:"series,omitempty"`
+	// Declared lists the answers the scenario declared (spec.stubs)
+	// instead of observing them: "webhook acceptance-test answers pass".
+	Declared []string `json:"declared,omitempty"`
 	// Error is set when the run could not complete (the backend failed or
 	// the run was interrupted); the rest holds what was observed until then.
 	Error string `json:"error,omitempty"`

@@ -95,6 +95,7 @@ func Run(ctx context.Context, backend Backend, sc *scenario.Scenario, opts Optio
 			res.Error = err.Error()
 		}
 		res.Outcome.Reason = res.FindReason()
+		res.Declared = sc.Declared()
 		Evaluate(sc, res)
 	}
 	return res, err

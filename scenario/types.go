@@ -151,7 +151,46 @@ type Spec struct {
 	Profiles     fixtures.Profiles `yaml:"profiles,omitempty" json:"profiles,omitempty"`
 	Load         Traffic           `yaml:"load" json:"load"`
 	Events       []Event           `yaml:"events,omitempty" json:"events,omitempty"`
-	Expect       Expect            `yaml:"expect" json:"expect"`
+	// Stubs declare answers canarylab cannot observe (a Flagger bash or
+	// helm task): the run uses them, and the result lists them as
+	// declared, not observed.
+	Stubs  *Stubs `yaml:"stubs,omitempty" json:"stubs,omitempty"`
+	Expect Expect `yaml:"expect" json:"expect"`
+}
+
+// Stubs are the answers a scenario declares.
+type Stubs struct {
+	// Webhooks answer Flagger webhooks by name: a loadtester task that
+	// canarylab cannot run (bash, helm, kubectl, ...) or any other
+	// loadtester task.
+	Webhooks []WebhookStub `yaml:"webhooks,omitempty" json:"webhooks,omitempty"`
+}
+
+// WebhookStub is the declared answer of one Flagger webhook.
+type WebhookStub struct {
+	Name string `yaml:"name" json:"name"`
+	// Answer is pass (the task succeeds: HTTP 200) or fail (HTTP 500, a
+	// failed check).
+	Answer string `yaml:"answer" json:"answer"`
+}
+
+// Answers of a stub.
+const (
+	AnswerPass = "pass"
+	AnswerFail = "fail"
+)
+
+// Declared lists the scenario's stubs for a result: "webhook
+// acceptance-test answers pass".
+func (sc *Scenario) Declared() []string {
+	if sc.Spec.Stubs == nil {
+		return nil
+	}
+	var declared []string
+	for _, stub := range sc.Spec.Stubs.Webhooks {
+		declared = append(declared, "webhook "+stub.Name+" answers "+stub.Answer)
+	}
+	return declared
 }
 
 // Traffic is the generated load.

@@ -85,6 +85,7 @@ func (sc *Scenario) validate(ps *problems) {
 		sc.validateEvent(ps, i, event)
 	}
 
+	sc.validateStubs(ps)
 	expect := spec.Expect
 	switch {
 	case expect.Outcome == "":
@@ -124,6 +125,34 @@ func (sc *Scenario) validate(ps *problems) {
 	if reason := expect.Reason; reason != nil {
 		for _, problem := range checkReason(spec.Controller, expect.Outcome, *reason) {
 			ps.add(file, at("spec.expect.reason"+problem.Field), "%s", problem.Message)
+		}
+	}
+}
+
+// validateStubs checks the declared answers: each names a webhook once
+// and answers pass or fail; only Flagger has webhooks. Whether the Canary
+// has such a webhook is the Flagger model's check.
+func (sc *Scenario) validateStubs(ps *problems) {
+	stubs := sc.Spec.Stubs
+	if stubs == nil {
+		return
+	}
+	if sc.Spec.Controller != ControllerFlagger && len(stubs.Webhooks) > 0 {
+		ps.add(sc.Path, sc.Line("spec.stubs.webhooks"), "spec.stubs.webhooks answers Flagger webhooks: this is an %s scenario", sc.Spec.Controller)
+		return
+	}
+	seen := map[string]bool{}
+	for i, stub := range stubs.Webhooks {
+		field := fmt.Sprintf("spec.stubs.webhooks[%d]", i)
+		switch {
+		case stub.Name == "":
+			ps.add(sc.Path, sc.Line(field), "%s.name is missing: name a webhook of the Canary", field)
+		case seen[stub.Name]:
+			ps.add(sc.Path, sc.Line(field+".name"), "webhook %s is answered twice", stub.Name)
+		}
+		seen[stub.Name] = true
+		if stub.Answer != AnswerPass && stub.Answer != AnswerFail {
+			ps.add(sc.Path, sc.Line(field+".answer"), "%s.answer %q: pass or fail", field, stub.Answer)
 		}
 	}
 }

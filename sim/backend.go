@@ -72,11 +72,11 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	var flag *flagger.Manifests
 	switch sc.Spec.Controller {
 	case scenario.ControllerFlagger:
-		m, err := flagger.Decode(sc.Documents)
+		m, err := flagger.DecodeScenario(sc)
 		if err != nil {
 			return nil, err
 		}
-		if err := m.Unsupported(); err != nil {
+		if err := errors.Join(m.Unanswerable(), m.Unsupported()); err != nil {
 			return nil, fmt.Errorf("%w: %w", runner.ErrBackend, err)
 		}
 		flag = m

@@ -487,3 +487,45 @@ func TestFlaggerControllerRestart(t *testing.T) {
 		t.Errorf("outcome %s at %.1fs, want promoted later than without the restart (%.1fs)", res.Outcome.Result, res.Outcome.AtSeconds, base.Outcome.AtSeconds)
 	}
 }
+
+// A bash acceptance test (every Flagger tutorial's) cannot run here: the
+// scenario is refused, naming the webhook, until it declares the task's
+// answer under spec.stubs; then the run uses the answer and the result
+// lists it as declared. A declared failure fails the checks: the canary
+// is rolled back for a webhook, not a metric.
+func TestFlaggerDeclaredWebhookAnswers(t *testing.T) {
+	t.Parallel()
+	analysis := `interval: 30s
+threshold: 2
+maxWeight: 50
+stepWeight: 25
+webhooks:
+  - name: acceptance-test
+    type: pre-rollout
+    url: http://flagger-loadtester.test/
+    timeout: 30s
+    metadata: {type: bash, cmd: "curl -sd 'test' http://app-canary.test/token | grep token"}
+`
+	refused := flaggerScenario(t, analysis, "canarylab/demo:green", "")
+	if _, err := sim.New().Run(context.Background(), refused, runner.Options{Seed: 1}); err == nil ||
+		!strings.Contains(err.Error(), "webhook acceptance-test runs a bash task") || !strings.Contains(err.Error(), "spec.stubs.webhooks") {
+		t.Fatalf("an undeclared bash task: %v, want a refusal naming it and spec.stubs", err)
+	}
+	for answer, want := range map[string]string{"pass": "promoted", "fail": "rolled-back"} {
+		sc := flaggerScenario(t, analysis, "canarylab/demo:green", "  stubs:\n    webhooks: [{name: acceptance-test, answer: "+answer+"}]")
+		res, err := runner.Run(context.Background(), sim.New(), sc, runner.Options{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome.Result != want || len(res.Declared) != 1 || res.Declared[0] != "webhook acceptance-test answers "+answer {
+			t.Errorf("answer %s: outcome %s, declared %q; want %s", answer, res.Outcome.Result, res.Declared, want)
+		}
+		if answer == "fail" && (res.Outcome.Reason == nil || res.Outcome.Reason.Cause != result.CauseWebhook) {
+			t.Errorf("a declared failure: reason %+v, want webhook", res.Outcome.Reason)
+		}
+	}
+	unknown := flaggerScenario(t, analysis, "canarylab/demo:green", "  stubs:\n    webhooks: [{name: smoke-test, answer: pass}]")
+	if _, err := sim.New().Run(context.Background(), unknown, runner.Options{Seed: 1}); err == nil || !strings.Contains(err.Error(), "does not have (its webhooks: acceptance-test)") {
+		t.Errorf("a stub for a webhook the Canary lacks: %v", err)
+	}
+}

@@ -95,6 +95,7 @@ func (r *run) newFlagger(m *flagger.Manifests) flaggerModel {
 		}
 		r.loop.At(task.StartAt, func() { r.world.AddLoad(loadFor(task)) })
 	})
+	tester.Declare(m.DeclaredTasks())
 	webhooks := func(hook flagger.Webhook, payload flaggermodel.Payload) (int, string, error) {
 		return callLoadtester(tester, hook, payload)
 	}

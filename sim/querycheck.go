@@ -25,7 +25,7 @@ func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 	var queries []namedQuery
 	mesh := dataplane.MeshIstio
 	if sc.Spec.Controller == scenario.ControllerFlagger {
-		m, err := flagger.Decode(sc.Documents)
+		m, err := flagger.DecodeScenario(sc)
 		if err != nil {
 			return nil, err
 		}

@@ -78,6 +78,7 @@ func (r *run) executeCanary(ctx context.Context, state *controlplane.State) (*re
 	r.plane.routed, r.plane.workloads = true, true
 	r.plane.canaryKey, r.plane.entry = r.canary.CanaryHost(), r.canary.Apex
 	r.loadtester = loadtester.New(r.Now, r.startLoad)
+	r.loadtester.Declare(r.canary.Manifests.DeclaredTasks())
 	loadtesterURL := r.plane.handle(loadtesterPath, http.StripPrefix(strings.TrimSuffix(loadtesterPath, "/"), r.loadtester))
 	eventsURL := r.plane.handle(eventsPath, cluster.FlaggerEventHandler(r.flaggerMessage))
 	if err := r.rewriteCanaryAddresses(eventsURL, loadtesterURL); err != nil {

@@ -43,8 +43,12 @@ func TestUnrunnableTasksAreRefused(t *testing.T) {
 		{Name: "load-test", URL: "http://flagger-loadtester.test/", Metadata: map[string]string{"type": "cmd", "cmd": "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/"}},
 		{Name: "helm-test", URL: "http://flagger-helmtester.kube-system/", Metadata: map[string]string{"type": "helmv3", "cmd": "test podinfo"}},
 	}
-	reasons := unrunnableHooks(hooks)
+	reasons := (&Manifests{}).unrunnableHooks(hooks)
 	if len(reasons) != 1 || !strings.Contains(reasons[0], "webhook acceptance-test runs a bash task") {
 		t.Errorf("reasons %q, want the bash acceptance test only (the helm tester is not a loadtester URL by its host)", reasons)
+	}
+	declared := &Manifests{Declared: map[string]bool{"acceptance-test": true}}
+	if reasons := declared.unrunnableHooks(hooks); len(reasons) != 0 {
+		t.Errorf("a declared answer is still refused: %q", reasons)
 	}
 }

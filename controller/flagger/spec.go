@@ -179,6 +179,82 @@ type Manifests struct {
 	TargetWhere string
 	Templates   map[string]*MetricTemplate // by namespace/name
 	Services    map[string]bool
+	// Declared are the webhooks the scenario answers (spec.stubs): name
+	// to whether the answer is pass.
+	Declared map[string]bool
+}
+
+// DecodeScenario is Decode with the scenario's declared answers: each
+// stub must name a loadtester webhook of the Canary (canarylab answers
+// only the loadtester it emulates).
+func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
+	m, err := Decode(sc.Documents)
+	if err != nil || sc.Spec.Stubs == nil {
+		return m, err
+	}
+	hooks := map[string]Webhook{}
+	var names []string
+	if m.Canary.Spec.Analysis != nil {
+		for _, hook := range m.Canary.Spec.Analysis.Webhooks {
+			hooks[hook.Name] = hook
+			names = append(names, hook.Name)
+		}
+	}
+	var ps Problems
+	m.Declared = map[string]bool{}
+	for i, stub := range sc.Spec.Stubs.Webhooks {
+		hook, ok := hooks[stub.Name]
+		line := sc.Line(fmt.Sprintf("spec.stubs.webhooks[%d].name", i))
+		switch {
+		case !ok:
+			ps.Add(sc.Path, line, "spec.stubs answers webhook %s, which the Canary at %s does not have (its webhooks: %s)", stub.Name, m.CanaryWhere, strings.Join(names, ", "))
+		case !IsLoadtesterURL(hook.URL):
+			ps.Add(sc.Path, line, "spec.stubs answers webhook %s, whose URL %s is no flagger-loadtester: canarylab answers only the loadtester it emulates", stub.Name, hook.URL)
+		default:
+			m.Declared[stub.Name] = stub.Answer == scenario.AnswerPass
+		}
+	}
+	return m, ps.Err()
+}
+
+// TaskKey identifies a loadtester task by what Flagger posts of it (the
+// payload carries the webhook's metadata, not its name).
+func TaskKey(metadata map[string]string) string {
+	kind, ok := metadata["type"]
+	if !ok {
+		kind = "cmd"
+	}
+	return kind + "\n" + metadata["cmd"]
+}
+
+// DeclaredTasks are the declared answers by TaskKey, for the emulated
+// loadtester.
+func (m *Manifests) DeclaredTasks() map[string]bool {
+	tasks := map[string]bool{}
+	if m.Canary.Spec.Analysis == nil {
+		return tasks
+	}
+	for _, hook := range m.Canary.Spec.Analysis.Webhooks {
+		if pass, ok := m.Declared[hook.Name]; ok {
+			tasks[TaskKey(hook.Metadata)] = pass
+		}
+	}
+	return tasks
+}
+
+// Unanswerable says which webhooks ask the loadtester for a task
+// canarylab cannot run and the scenario does not answer, or nil: no
+// backend can run those (the local backend's loadtester is canarylab's
+// emulation too).
+func (m *Manifests) Unanswerable() error {
+	if m.Canary.Spec.Analysis == nil {
+		return nil
+	}
+	reasons := m.unrunnableHooks(m.Canary.Spec.Analysis.Webhooks)
+	if len(reasons) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %s; declare its answer under spec.stubs.webhooks (pass or fail) to run it", m.CanaryWhere, strings.Join(reasons, "; "))
 }
 
 // Problems collects file:line problems of the manifests.
@@ -452,7 +528,6 @@ func (m *Manifests) Unsupported() error {
 		}
 	}
 	if spec.Analysis != nil {
-		reasons = append(reasons, unrunnableHooks(spec.Analysis.Webhooks)...)
 		for _, request := range spec.Analysis.Match {
 			if request.URI != nil || len(request.SourceLabels) > 0 {
 				reasons = append(reasons, "analysis.match on uri or sourceLabels (the sim matches headers)")
@@ -512,10 +587,14 @@ var UnrunnableTasks = map[string]bool{
 }
 
 // unrunnableHooks names the webhooks that ask the loadtester for a task
-// canarylab cannot run (an acceptance test in bash, a helm test).
-func unrunnableHooks(hooks []Webhook) []string {
+// canarylab cannot run (an acceptance test in bash, a helm test) and whose
+// answer the scenario does not declare.
+func (m *Manifests) unrunnableHooks(hooks []Webhook) []string {
 	var reasons []string
 	for _, hook := range hooks {
+		if _, declared := m.Declared[hook.Name]; declared {
+			continue
+		}
 		if kind := hook.Metadata["type"]; IsLoadtesterURL(hook.URL) && UnrunnableTasks[kind] {
 			reasons = append(reasons, fmt.Sprintf("webhook %s runs a %s task on the loadtester (%q): canarylab runs only cmd tasks with hey or wrk, and does not guess what the %s task would answer",
 				hook.Name, kind, hook.Metadata["cmd"], kind))

@@ -279,6 +279,9 @@ func printVerdict(out io.Writer, res *result.Result) {
 		}
 		fmt.Fprintf(out, "    %s %s: %s\n", mark, assertion.Name, assertion.Detail)
 	}
+	for _, declared := range res.Declared {
+		fmt.Fprintf(out, "    declared, not observed: %s\n", declared)
+	}
 	if res.Error != "" {
 		fmt.Fprintf(out, "    error: %s\n", res.Error)
 	}

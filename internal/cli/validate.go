@@ -160,11 +160,14 @@ func checkManifests(sc *scenario.Scenario) ([]string, error) {
 	}
 	notes = append(notes, queries...)
 	if sc.Spec.Controller == scenario.ControllerFlagger {
-		manifests, err := flagger.Decode(sc.Documents)
+		manifests, err := flagger.DecodeScenario(sc)
 		if err != nil {
 			return nil, err
 		}
-		notes = manifests.Warnings()
+		notes = append(notes, manifests.Warnings()...)
+		if unanswerable := manifests.Unanswerable(); unanswerable != nil {
+			notes = append(notes, unanswerable.Error())
+		}
 		if unsupported := manifests.Unsupported(); unsupported != nil {
 			notes = append(notes, unsupported.Error())
 		}

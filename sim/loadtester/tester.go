@@ -80,6 +80,16 @@ type Tester struct {
 	skipped []Task
 	// latestRun maps a dedup key to the index in tasks of its latest run.
 	latestRun map[string]int
+	// declared are the scenario's answers by flagger.TaskKey: pass or not.
+	declared map[string]bool
+}
+
+// Declare sets the answers the scenario declares (spec.stubs), by
+// flagger.TaskKey: such a task is not run; it answers as declared.
+func (t *Tester) Declare(answers map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.declared = answers
 }
 
 // New returns a Tester with every gate closed and no tasks. clock is the
@@ -291,7 +301,16 @@ func (t *Tester) handleTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		taskType = "cmd" // :298-301
 	}
+	t.mu.Lock()
+	pass, declared := t.declared[flagger.TaskKey(p.Metadata)]
+	t.mu.Unlock()
 	switch {
+	case declared && pass:
+		reply(w, http.StatusOK, "") // a blocking task that succeeded (FL pkg/loadtester/server.go:323-334)
+		return
+	case declared:
+		reply(w, http.StatusInternalServerError, "the scenario declares this task fails (spec.stubs)")
+		return
 	case taskType == "cmd":
 	case flagger.UnrunnableTasks[taskType]:
 		reply(w, http.StatusInternalServerError, fmt.Sprintf(
