@@ -68,6 +68,11 @@ func (b *Backend) Close() error { return nil }
 
 // Run replays the scenario in virtual time.
 func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Options) (*result.Result, error) {
+	return b.replay(ctx, sc, opts, nil)
+}
+
+// replay is Run; inspect, if set, reads the run's metric store at its end.
+func (b *Backend) replay(ctx context.Context, sc *scenario.Scenario, opts runner.Options, inspect func(*metricstore.Store)) (*result.Result, error) {
 	var argo *argorollouts.Manifests
 	var flag *flagger.Manifests
 	switch sc.Spec.Controller {
@@ -97,7 +102,11 @@ func (b *Backend) Run(ctx context.Context, sc *scenario.Scenario, opts runner.Op
 	defer store.Close()
 
 	r := newRun(b.Config, sc, argo, flag, store, opts)
-	return r.execute(ctx)
+	res, err := r.execute(ctx)
+	if inspect != nil {
+		inspect(store)
+	}
+	return res, err
 }
 
 // run is one replay.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -12,15 +13,19 @@ import (
 
 	"github.com/canarylab/canarylab/controller/argorollouts"
 	"github.com/canarylab/canarylab/controller/flagger"
+	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim/dataplane"
+	"github.com/canarylab/canarylab/sim/metricstore"
 )
 
 // QueryWarnings names the analysis queries of a scenario that select a
 // metric, or a label of a metric, that the telemetry canarylab produces for
-// it never has (dataplane.Schema): such a query returns no data on every
-// backend that serves this telemetry, and the analysis judges that, not
-// the release (an NGINX ingress metric under Istio, a misspelt label).
+// it never has (dataplane.Schema), or a label value that never occurs in
+// the scenario's run on the sim (a short Service name where Istio labels
+// the host's FQDN): such a query returns no data on every backend that
+// serves this telemetry, and the analysis judges that, not the release (an
+// NGINX ingress metric under Istio, a misspelt label).
 func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 	var queries []namedQuery
 	mesh := dataplane.MeshIstio
@@ -53,11 +58,35 @@ func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 		return nil, err
 	}
 	sort.Slice(queries, func(i, j int) bool { return queries[i].name < queries[j].name })
+	values := telemetryValues(sc)
 	var warnings []string
 	for _, query := range queries {
-		warnings = append(warnings, query.check(schema, mesh)...)
+		warnings = append(warnings, query.check(schema, values, mesh)...)
 	}
 	return warnings, nil
+}
+
+// telemetryValues replays the scenario on the sim and returns the label
+// values its telemetry had (metricstore.Store.LabelValues); nil when the
+// sim cannot run it, and then no value is judged.
+func telemetryValues(sc *scenario.Scenario) map[string]map[string][]string {
+	var values map[string]map[string][]string
+	_, err := New().replay(context.Background(), sc, runner.Options{Seed: runner.DefaultSeed}, func(store *metricstore.Store) {
+		values = store.LabelValues()
+	})
+	if err != nil {
+		return nil
+	}
+	return values
+}
+
+// outcomeLabels hold what a request's outcome decides (its code, flags,
+// latency bucket): whether a value occurs depends on the release's
+// behaviour in this run, not on the scenario's objects, so they are not
+// judged.
+var outcomeLabels = map[string]bool{
+	"response_code": true, "response_flags": true, "grpc_response_status": true, "le": true,
+	"classification": true, "status_code": true, "error": true,
 }
 
 type namedQuery struct{ name, text string }
@@ -70,10 +99,14 @@ var (
 	templated      = regexp.MustCompile(`\{\{[^}]*\}\}`)
 )
 
+// placeholder stands for a template's value in a query: a value holding
+// it is not known before the run and is not judged.
+const placeholder = "canarylab_placeholder"
+
 // check lists the selectors of the query that can never match.
-func (q namedQuery) check(schema map[string][]string, mesh string) []string {
+func (q namedQuery) check(schema map[string][]string, values map[string]map[string][]string, mesh string) []string {
 	text := templatedRange.ReplaceAllString(q.text, "[1m]")
-	text = templated.ReplaceAllString(text, "x")
+	text = templated.ReplaceAllString(text, placeholder)
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(text)
 	if err != nil {
 		return nil // the template's own validation reports it
@@ -96,7 +129,7 @@ func (q namedQuery) check(schema map[string][]string, mesh string) []string {
 			}
 		}
 		known, ok := schema[name]
-		if name == "" {
+		if name == "" || name == placeholder {
 			return nil
 		}
 		if !ok {
@@ -110,6 +143,15 @@ func (q namedQuery) check(schema map[string][]string, mesh string) []string {
 			}
 			warnings = append(warnings, fmt.Sprintf("%s selects %s with label %s, which %s never has: the selector matches nothing, whatever the release does (labels: %s)",
 				q.name, name, matcher.Name, name, strings.Join(known, ", ")))
+		}
+		for _, matcher := range selector.LabelMatchers {
+			seen, ran := values[name][matcher.Name]
+			if !ran || outcomeLabels[matcher.Name] || strings.Contains(matcher.Value, placeholder) ||
+				(matcher.Type != labels.MatchEqual && matcher.Type != labels.MatchRegexp) || slices.ContainsFunc(seen, matcher.Matches) {
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("%s selects %s with %s, a value %s never has in this scenario's run: the selector matches nothing (values: %s)",
+				q.name, name, matcher, matcher.Name, strings.Join(seen, ", ")))
 		}
 		return nil
 	})

@@ -9,8 +9,9 @@ import (
 )
 
 // A query that selects a metric the mesh's telemetry never has, or a label
-// its metric never has, is named; one that can match is not, nor is a
-// matcher that an absent label satisfies (destination_version="").
+// its metric never has, or a label value its run never has, is named; one
+// that can match is not, nor is a matcher that an absent label satisfies
+// (request_host="") or one on the response code.
 func TestQueryWarnings(t *testing.T) {
 	t.Parallel()
 	sc, err := scenario.Load("testdata/querycheck/scenario.yaml")
@@ -22,6 +23,7 @@ func TestQueryWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		"AnalysisTemplate success-rate-step metric istio-short-host selects istio_requests_total with destination_service=\"demo-canary\", a value destination_service never has in this scenario's run: the selector matches nothing (values: demo-canary.default.svc.cluster.local, ",
 		"AnalysisTemplate success-rate-step metric istio-success-rate selects istio_requests_total with label destination_svc, which istio_requests_total never has",
 		"AnalysisTemplate success-rate-step metric nginx-success-rate selects nginx_ingress_controller_requests, which the istio telemetry never has",
 	}

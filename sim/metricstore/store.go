@@ -467,3 +467,31 @@ func toMetric(ls labels.Labels) model.Metric {
 	ls.Range(func(l labels.Label) { metric[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 	return metric
 }
+
+// LabelValues is every value each label of each metric has had in the
+// store: metric name → label name → values, sorted.
+func (s *Store) LabelValues() map[string]map[string][]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]map[string]map[string]bool{}
+	for _, series := range s.series {
+		name := series.labels.Get(labels.MetricName)
+		if seen[name] == nil {
+			seen[name] = map[string]map[string]bool{}
+		}
+		series.labels.Range(func(l labels.Label) {
+			if seen[name][l.Name] == nil {
+				seen[name][l.Name] = map[string]bool{}
+			}
+			seen[name][l.Name][l.Value] = true
+		})
+	}
+	values := map[string]map[string][]string{}
+	for name, byLabel := range seen {
+		values[name] = map[string][]string{}
+		for label, set := range byLabel {
+			values[name][label] = slices.Sorted(maps.Keys(set))
+		}
+	}
+	return values
+}
