@@ -23,7 +23,7 @@ type rolloutRun struct{ s *Session }
 // their namespace. A Rollout without a canary strategy is a backend error
 // naming the backend and the Rollout's file:line.
 func Decode(sc *scenario.Scenario, backend string) (*argorollouts.Manifests, []Object, error) {
-	m, err := argorollouts.Decode(sc.Documents)
+	m, err := argorollouts.DecodeScenario(sc)
 	if err != nil {
 		return nil, nil, err
 	}

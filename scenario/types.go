@@ -164,6 +164,21 @@ type Stubs struct {
 	// canarylab cannot run (bash, helm, kubectl, ...) or any other
 	// loadtester task.
 	Webhooks []WebhookStub `yaml:"webhooks,omitempty" json:"webhooks,omitempty"`
+	// Metrics answer Argo Rollouts analysis metrics by name: one whose
+	// provider canarylab does not serve (job, web, datadog, ...) or any
+	// other.
+	Metrics []MetricStub `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+}
+
+// MetricStub is the declared answer of one analysis metric, at every
+// measurement: either a value, which the metric's own conditions judge
+// as the provider's answer would be judged, or an answer, pass or fail,
+// for a metric without conditions (a job).
+type MetricStub struct {
+	Name string `yaml:"name" json:"name"`
+	// Value is the provider's answer as JSON: 0.99, [0.99], "ok".
+	Value  string `yaml:"value,omitempty" json:"value,omitempty"`
+	Answer string `yaml:"answer,omitempty" json:"answer,omitempty"`
 }
 
 // WebhookStub is the declared answer of one Flagger webhook.
@@ -189,6 +204,13 @@ func (sc *Scenario) Declared() []string {
 	var declared []string
 	for _, stub := range sc.Spec.Stubs.Webhooks {
 		declared = append(declared, "webhook "+stub.Name+" answers "+stub.Answer)
+	}
+	for _, stub := range sc.Spec.Stubs.Metrics {
+		if stub.Answer != "" {
+			declared = append(declared, "metric "+stub.Name+" answers "+stub.Answer)
+		} else {
+			declared = append(declared, "metric "+stub.Name+" measures "+stub.Value)
+		}
 	}
 	return declared
 }

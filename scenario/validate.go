@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,6 +141,29 @@ func (sc *Scenario) validateStubs(ps *problems) {
 	if sc.Spec.Controller != ControllerFlagger && len(stubs.Webhooks) > 0 {
 		ps.add(sc.Path, sc.Line("spec.stubs.webhooks"), "spec.stubs.webhooks answers Flagger webhooks: this is an %s scenario", sc.Spec.Controller)
 		return
+	}
+	if sc.Spec.Controller == ControllerFlagger && len(stubs.Metrics) > 0 {
+		ps.add(sc.Path, sc.Line("spec.stubs.metrics"), "spec.stubs.metrics answers Argo Rollouts analysis metrics: this is a flagger scenario")
+		return
+	}
+	seenMetrics := map[string]bool{}
+	for i, stub := range stubs.Metrics {
+		field := fmt.Sprintf("spec.stubs.metrics[%d]", i)
+		switch {
+		case stub.Name == "":
+			ps.add(sc.Path, sc.Line(field), "%s.name is missing: name a metric of an analysis template", field)
+		case seenMetrics[stub.Name]:
+			ps.add(sc.Path, sc.Line(field+".name"), "metric %s is answered twice", stub.Name)
+		}
+		seenMetrics[stub.Name] = true
+		switch {
+		case (stub.Value == "") == (stub.Answer == ""):
+			ps.add(sc.Path, sc.Line(field), "%s gives either a value (the provider's answer, judged by the metric's conditions) or an answer (pass or fail)", field)
+		case stub.Answer != "" && stub.Answer != AnswerPass && stub.Answer != AnswerFail:
+			ps.add(sc.Path, sc.Line(field+".answer"), "%s.answer %q: pass or fail", field, stub.Answer)
+		case stub.Value != "" && !json.Valid([]byte(stub.Value)):
+			ps.add(sc.Path, sc.Line(field+".value"), "%s.value %s is not JSON: write a number (0.99), a list ([0.99]) or a quoted string", field, stub.Value)
+		}
 	}
 	seen := map[string]bool{}
 	for i, stub := range stubs.Webhooks {

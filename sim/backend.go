@@ -86,7 +86,7 @@ func (b *Backend) replay(ctx context.Context, sc *scenario.Scenario, opts runner
 		}
 		flag = m
 	default:
-		m, err := argorollouts.Decode(sc.Documents)
+		m, err := argorollouts.DecodeScenario(sc)
 		if err != nil {
 			return nil, err
 		}

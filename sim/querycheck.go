@@ -39,7 +39,7 @@ func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 			queries = append(queries, namedQuery{"MetricTemplate " + key, template.Spec.Query})
 		}
 	} else {
-		m, err := argorollouts.Decode(sc.Documents)
+		m, err := argorollouts.DecodeScenario(sc)
 		if err != nil {
 			return nil, err
 		}

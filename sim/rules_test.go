@@ -5,12 +5,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
+	"github.com/canarylab/canarylab/scenario"
 	"github.com/canarylab/canarylab/sim"
 )
 
@@ -245,4 +247,66 @@ func TestRetryAfterScaleDownIsTheLastEvent(t *testing.T) {
 	if scaled := events(res, result.CanaryScaledDown); len(scaled) == 0 || scaled[0].AtSeconds > 60 {
 		t.Fatalf("the canary was not scaled down before the retry:\n%s", timeline(res))
 	}
+}
+
+// A metric whose provider canarylab does not serve (a Job, a web service)
+// is refused until the scenario declares its answer; a declared answer
+// names a metric of the templates, and a declared value is JSON.
+func TestDeclaredMetricAnswers(t *testing.T) {
+	t.Parallel()
+	load := func(stubs string) (*scenario.Scenario, error) {
+		data, err := os.ReadFile("../conformance/declared-smoke-test-fails-rolls-back.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := regexp.MustCompile(`(?s)  stubs:\n.*?\n  expect:`).ReplaceAllString(string(data), stubs+"\n  expect:")
+		file := filepath.Join(t.TempDir(), "scenario.yaml")
+		text = strings.ReplaceAll(text, "../manifests/", filepath.Join(mustAbs(t, "../manifests"))+"/")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return scenario.Load(file)
+	}
+	sc, err := load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.New().Run(context.Background(), sc, runner.Options{Seed: 1}); err == nil ||
+		!strings.Contains(err.Error(), "metric smoke-test: provider job") || !strings.Contains(err.Error(), "spec.stubs.metrics") {
+		t.Errorf("undeclared job metric: %v", err)
+	}
+	sc, err = load("  stubs:\n    metrics: [{name: smoke, answer: pass}, {name: conversion-rate, value: '{\"rate\": 0.03}'}]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.New().Run(context.Background(), sc, runner.Options{Seed: 1}); err == nil || !strings.Contains(err.Error(), "no analysis template of the scenario has (its metrics: conversion-rate, smoke-test, success-rate)") {
+		t.Errorf("a stub for a metric no template has: %v", err)
+	}
+	if _, err := load("  stubs:\n    metrics: [{name: smoke-test, value: 'rate: high'}]"); err == nil || !strings.Contains(err.Error(), "is not JSON") {
+		t.Errorf("a value that is not JSON: %v", err)
+	}
+	if _, err := load("  stubs:\n    metrics: [{name: smoke-test, value: '1', answer: pass}]"); err == nil || !strings.Contains(err.Error(), "either a value") {
+		t.Errorf("both a value and an answer: %v", err)
+	}
+	// A declared low conversion rate fails its own condition.
+	sc, err = load("  stubs:\n    metrics: [{name: smoke-test, answer: pass}, {name: conversion-rate, value: '{\"rate\": 0.01}'}]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := runner.Run(context.Background(), sim.New(), sc, runner.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := res.Outcome.Reason; reason == nil || reason.Metric != "conversion-rate" || reason.Phase != "Failed" {
+		t.Errorf("a declared value below the condition: %s, reason %+v", res.Outcome.Result, reason)
+	}
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -181,8 +182,14 @@ func (r *run) releaseNote() string {
 }
 
 // rewriteAnalysisAddresses points every Prometheus metric of the scenario's
-// templates at the data plane's API.
+// templates at the data plane's API, and every metric whose answer the
+// scenario declares (spec.stubs) at a web endpoint of the data plane that
+// gives it: Argo Rollouts' web provider judges its JSON with the metric's
+// conditions (AR metricproviders/webmetric/webmetric.go parseResponse) as
+// the sim judges the declared value; a declared pass or fail becomes true
+// judged by a condition that says so.
 func (r *run) rewriteAnalysisAddresses() {
+	served := map[string]string{}
 	for _, obj := range r.objects {
 		if obj.GetKind() != "AnalysisTemplate" && obj.GetKind() != "ClusterAnalysisTemplate" {
 			continue
@@ -190,12 +197,42 @@ func (r *run) rewriteAnalysisAddresses() {
 		metrics, _, _ := unstructured.NestedSlice(obj.Object, "spec", "metrics")
 		for _, m := range metrics {
 			metric, _ := m.(map[string]any)
+			name, _ := metric["name"].(string)
 			provider, _ := metric["provider"].(map[string]any)
+			where := fmt.Sprintf("%s %s metric %s", obj.GetKind(), obj.GetName(), name)
+			if stub, ok := r.manifests.Declared[name]; ok {
+				if served[name] == "" {
+					served[name] = r.plane.handle("/stubs/metrics/"+name, declaredAnswer(stub))
+				}
+				metric["provider"] = map[string]any{"web": map[string]any{"url": served[name], "jsonPath": "{$.value}"}}
+				switch stub.Answer {
+				case scenario.AnswerPass:
+					metric["successCondition"], metric["failureCondition"] = "result == true", ""
+				case scenario.AnswerFail:
+					metric["successCondition"], metric["failureCondition"] = "", "result == true"
+				}
+				r.rewritten = append(r.rewritten, where+" answered as declared (spec.stubs)")
+				continue
+			}
 			if prometheus, ok := provider["prometheus"].(map[string]any); ok {
 				prometheus["address"] = r.plane.URL
-				r.rewritten = append(r.rewritten, fmt.Sprintf("%s %s metric %v provider.prometheus.address", obj.GetKind(), obj.GetName(), metric["name"]))
+				r.rewritten = append(r.rewritten, where+" provider.prometheus.address")
 			}
 		}
 		unstructured.SetNestedSlice(obj.Object, metrics, "spec", "metrics")
 	}
+}
+
+// declaredAnswer serves a declared metric answer as a web metric's JSON:
+// {"value": <the value>}, or {"value": true} for pass or fail.
+func declaredAnswer(stub scenario.MetricStub) http.Handler {
+	value := stub.Value
+	if stub.Answer != "" {
+		value = "true"
+	}
+	body := []byte(`{"value": ` + value + "}")
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/canarylab/canarylab/scenario"
+
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 )
@@ -25,6 +27,9 @@ type ResolvedMetric struct {
 	ConsecutiveSuccessLimit            int
 	Query                              string
 	DryRun                             bool
+	// Declared is the scenario's answer for the metric (spec.stubs), if
+	// any: measurements take it instead of asking the provider.
+	Declared *scenario.MetricStub
 }
 
 // ResolveMetric substitutes args into a metric and applies defaults

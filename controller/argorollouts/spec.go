@@ -7,13 +7,14 @@ package argorollouts
 
 import (
 	"fmt"
-	"github.com/canarylab/canarylab/controller"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canarylab/canarylab/controller"
 
 	"gopkg.in/yaml.v3"
 
@@ -301,6 +302,36 @@ type Manifests struct {
 	VirtualServices map[string]*VirtualService
 	Services        map[string]bool
 	Namespace       string
+	// Declared are the metrics the scenario answers (spec.stubs), by name.
+	Declared map[string]scenario.MetricStub
+}
+
+// DecodeScenario is Decode with the scenario's declared answers: each
+// stub must name a metric of one of the templates.
+func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
+	m, err := Decode(sc.Documents)
+	if err != nil || sc.Spec.Stubs == nil || len(sc.Spec.Stubs.Metrics) == 0 {
+		return m, err
+	}
+	metrics := map[string]bool{}
+	for _, templates := range []map[string]*AnalysisTemplate{m.Templates, m.Cluster} {
+		for _, template := range templates {
+			for _, metric := range template.Spec.Metrics {
+				metrics[metric.Name] = true
+			}
+		}
+	}
+	var ps Problems
+	m.Declared = map[string]scenario.MetricStub{}
+	for i, stub := range sc.Spec.Stubs.Metrics {
+		if !metrics[stub.Name] {
+			ps.Add(sc.Path, sc.Line(fmt.Sprintf("spec.stubs.metrics[%d].name", i)), "spec.stubs answers metric %s, which no analysis template of the scenario has (its metrics: %s)",
+				stub.Name, strings.Join(slices.Sorted(maps.Keys(metrics)), ", "))
+			continue
+		}
+		m.Declared[stub.Name] = stub
+	}
+	return m, ps.Err()
 }
 
 // Problems collects file:line problems of the manifests.

@@ -389,8 +389,11 @@ func (m *Manifests) Unsupported() error {
 	for _, templates := range []map[string]*AnalysisTemplate{m.Templates, m.Cluster} {
 		for name, template := range templates {
 			for _, metric := range template.Spec.Metrics {
+				if _, declared := m.Declared[metric.Name]; declared {
+					continue
+				}
 				for provider := range metric.Provider.Other {
-					reasons = append(reasons, fmt.Sprintf("template %s metric %s: provider %s (the sim serves Prometheus)", name, metric.Name, provider))
+					reasons = append(reasons, fmt.Sprintf("template %s metric %s: provider %s (the sim serves Prometheus; declare its answer under spec.stubs.metrics to run it)", name, metric.Name, provider))
 				}
 			}
 		}

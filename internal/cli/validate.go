@@ -173,7 +173,7 @@ func checkManifests(sc *scenario.Scenario) ([]string, error) {
 		}
 		return notes, nil
 	}
-	manifests, err := argorollouts.Decode(sc.Documents)
+	manifests, err := argorollouts.DecodeScenario(sc)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,13 @@ package argorollouts
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"strings"
 	"time"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
+	"github.com/canarylab/canarylab/scenario"
 
 	"github.com/prometheus/common/model"
 
@@ -167,20 +170,16 @@ func (run *AnalysisRun) reconcile() {
 func (run *AnalysisRun) measure(spec *api.ResolvedMetric, result *metricResult) {
 	c := run.ctrl
 	m := &measurement{finishedAt: c.loop.Now().Truncate(time.Second)}
-	value, err := c.metrics(context.Background(), spec.Query)
-	if err == nil {
-		var resultValue any
-		resultValue, m.value, err = processResponse(value)
-		if err == nil {
-			m.phase, err = evaluateResult(resultValue, spec.SuccessCondition, spec.FailureCondition)
-		}
-		if err != nil {
-			// MarkMeasurementError keeps no value.
-			m.value = ""
-		}
+	var err error
+	if spec.Declared != nil {
+		m.phase, m.value, err = declaredMeasurement(spec)
+		m.message = "declared by the scenario (spec.stubs), not measured"
+	} else {
+		m.phase, m.value, err = c.query(spec)
 	}
 	if err != nil {
-		m.phase, m.message = ErrorPhase, err.Error()
+		// MarkMeasurementError keeps no value.
+		m.phase, m.value, m.message = ErrorPhase, "", err.Error()
 	}
 	result.last = m
 	switch m.phase {
@@ -207,6 +206,43 @@ func (run *AnalysisRun) measure(spec *api.ResolvedMetric, result *metricResult) 
 		result.phase = Running
 	}
 	c.emitAnalysis(run, "MeasurementTaken", spec.Name, string(m.phase), m.value, m.message)
+}
+
+// query asks Prometheus and judges the answer with the metric's conditions.
+func (c *Controller) query(spec *api.ResolvedMetric) (Phase, string, error) {
+	value, err := c.metrics(context.Background(), spec.Query)
+	if err != nil {
+		return ErrorPhase, "", err
+	}
+	result, text, err := processResponse(value)
+	if err != nil {
+		return ErrorPhase, "", err
+	}
+	phase, err := evaluateResult(result, spec.SuccessCondition, spec.FailureCondition)
+	return phase, text, err
+}
+
+// declaredMeasurement is a measurement the scenario declares: an answer
+// (pass: Successful, fail: Failed) or a value the metric's conditions
+// judge, as Argo Rollouts judges a web metric's JSON answer (AR
+// metricproviders/webmetric/webmetric.go parseResponse: the decoded JSON,
+// numbers as float64).
+func declaredMeasurement(spec *api.ResolvedMetric) (Phase, string, error) {
+	switch spec.Declared.Answer {
+	case scenario.AnswerPass:
+		return Successful, "", nil
+	case scenario.AnswerFail:
+		return Failed, "", nil
+	}
+	var result any
+	if err := json.Unmarshal([]byte(spec.Declared.Value), &result); err != nil {
+		return ErrorPhase, "", err
+	}
+	phase, err := evaluateResult(result, spec.SuccessCondition, spec.FailureCondition)
+	if err != nil {
+		return ErrorPhase, "", err
+	}
+	return phase, spec.Declared.Value, nil
 }
 
 // processResponse turns a query result into the condition's `result`:

@@ -1,10 +1,11 @@
 package argorollouts
 
 import (
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"math"
 	"strings"
 	"testing"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 )
 
 func TestApproximateCountsMatchesTheController(t *testing.T) {

@@ -1,8 +1,9 @@
 package argorollouts
 
 import (
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"math"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 
 	"github.com/canarylab/canarylab/sim/dataplane"
 )

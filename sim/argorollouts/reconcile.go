@@ -2,8 +2,9 @@ package argorollouts
 
 import (
 	"fmt"
-	api "github.com/canarylab/canarylab/controller/argorollouts"
 	"time"
+
+	api "github.com/canarylab/canarylab/controller/argorollouts"
 
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/sim/dataplane"
@@ -317,6 +318,9 @@ func (c *Controller) resolveMetrics(analysis *api.RolloutAnalysis) ([]*api.Resol
 				}
 			}
 			spec.DryRun = dryRun[spec.Name]
+			if stub, ok := c.m.Declared[spec.Name]; ok {
+				spec.Declared = &stub
+			}
 			metrics = append(metrics, spec)
 		}
 	}
