@@ -306,14 +306,15 @@ func TestFlaggerProgressDeadline(t *testing.T) {
 // reject is invalid input with file:line, never a silently defaulted run.
 func TestFlaggerRejectsWhatTheCRDRejects(t *testing.T) {
 	t.Parallel()
-	// The analysis block starts on line 8 of canary.yaml.
+	// The analysis key is on line 7 of canary.yaml; the messages are the
+	// API server's for the Canary CRD's schema.
 	for _, tc := range []struct{ name, analysis, want, line string }{
-		{"no interval", "threshold: 5\nstepWeight: 10\n", "analysis.interval is required", "8"},
-		{"no threshold", "interval: 1m\nstepWeight: 10\n", "analysis.threshold is required", "8"},
-		{"two strategies", "interval: 1m\nthreshold: 5\nstepWeight: 10\niterations: 5\n", "iterations and stepWeight", "8"},
-		{"none", "interval: 1m\nthreshold: 5\n", "exactly one of iterations, stepWeight or stepWeights", "8"},
-		{"hours", "threshold: 5\ninterval: 1h\nstepWeight: 10\n", `analysis.interval "1h" does not match`, "9"},
-		{"webhook type", "interval: 1m\nthreshold: 5\nstepWeight: 10\nwebhooks:\n  - {name: x, type: pre, url: http://flagger-loadtester.test/}\n", `type "pre" is not one of`, "12"},
+		{"no interval", "threshold: 5\nstepWeight: 10\n", "spec.analysis.interval: Required value", "7"},
+		{"no threshold", "interval: 1m\nstepWeight: 10\n", "spec.analysis.threshold: Required value", "7"},
+		{"two strategies", "interval: 1m\nthreshold: 5\nstepWeight: 10\niterations: 5\n", `"spec.analysis" must validate one and only one schema (oneOf). Found 2 valid alternatives`, "7"},
+		{"none", "interval: 1m\nthreshold: 5\n", `"spec.analysis" must validate one and only one schema (oneOf). Found none valid`, "7"},
+		{"hours", "threshold: 5\ninterval: 1h\nstepWeight: 10\n", `spec.analysis.interval in body should match '^[0-9]+(m|s)'`, "9"},
+		{"webhook type", "interval: 1m\nthreshold: 5\nstepWeight: 10\nwebhooks:\n  - {name: x, type: pre, url: http://flagger-loadtester.test/}\n", `spec.analysis.webhooks[0].type: Unsupported value: "pre"`, "12"},
 		{"missing template", "interval: 1m\nthreshold: 5\nstepWeight: 10\nmetrics:\n  - {name: x, templateRef: {name: nope}}\n", "MetricTemplate test/nope", "12"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

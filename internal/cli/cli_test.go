@@ -42,9 +42,9 @@ func TestExitCodes(t *testing.T) {
 		{"validate invalid", []string{"validate", "testdata/invalid.yaml"}, ExitInvalid, []string{"meteor-strike"}},
 		{"validate valid", []string{"validate", "testdata/passes.yaml"}, ExitPassed, nil},
 		{"a Canary the CRD rejects", []string{"run", "testdata/flagger-invalid.yaml"}, ExitInvalid,
-			[]string{"flagger-canary-no-threshold.yaml:8", "analysis.threshold is required"}},
+			[]string{"flagger-canary-no-threshold.yaml:7", "spec.analysis.threshold: Required value"}},
 		{"validate a Canary the CRD rejects", []string{"validate", "testdata/flagger-invalid.yaml"}, ExitInvalid,
-			[]string{"flagger-canary-no-threshold.yaml:8", "analysis.threshold is required"}},
+			[]string{"flagger-canary-no-threshold.yaml:7", "spec.analysis.threshold: Required value"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

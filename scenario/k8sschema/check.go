@@ -1,35 +1,55 @@
 // Package k8sschema judges a scenario's manifests as the Kubernetes API
-// server does before a controller sees them: a field the object's type does
-// not have, a field given twice, or a value of the wrong type is a problem at
-// the file:line of the offending field, with a did-you-mean for a misspelt
-// name. kubectl's default field validation is strict, so the API server
-// refuses such a manifest; the sim's own decoding is lenient and would pass
-// it silently.
+// server does before a controller sees them, the way `kubectl apply` sends
+// them (fieldValidation=Strict, kubectl's default): every problem at the
+// file:line of the offending field, with a did-you-mean for a misspelt
+// field name. The sim's own decoding is lenient and would pass them
+// silently.
 //
-// The schema is the real API types of the pinned versions, not a list kept
-// here: each document is sent through sigs.k8s.io/json's strict decoder (the
-// API server's) into its Go type, as the JSON kubectl would send. Istio's
-// specs are protobuf messages whose JSON decoding allows unknown fields, so
-// they are judged against their message descriptors (see checkProto). Kinds
-// not in the table below are left alone.
+// What judges what:
 //
-// For a custom resource the API server judges by the CRD's schema, which is
-// generated from the same types but not always equal to them; where they
-// differ this check follows the types, which is what the controller decodes
-// (AR = github.com/argoproj/argo-rollouts@v1.10.2, FL =
-// github.com/fluxcd/flagger@v1.44.0, as in the models):
-//   - Argo Rollouts' CRDs keep unknown fields in a pod template's volumes and
-//     resources (AR manifests/crds/rollout-crd.yaml, generated with
-//     k8s.io/api v0.34): the API server lets a misspelt volume field through
-//     and the controller drops it; this check reports it. Pod fields newer
-//     than k8s v0.34 (httpGet.protocol, grpc.mode) pass here and not there.
-//   - Flagger's CRD (FL artifacts/flagger/crd.yaml) is written by hand: it
-//     types the analysis integers as numbers (2.5 passes the API server and
-//     fails Flagger's decoding; reported here), has no analysis.match uri,
-//     method or withoutHeaders, no service.trafficPolicy portLevelSettings
-//     and no deprecated spec.canaryAnalysis (refused there, passed here), and
-//     has a consistentHash.httpQueryParameterName the types lack (reported
-//     here as unknown).
+//   - A custom resource (Argo Rollouts' Rollout, AnalysisTemplate,
+//     ClusterAnalysisTemplate, AnalysisRun, Experiment; Flagger's Canary,
+//     MetricTemplate, AlertProvider; every Istio kind of every served
+//     version) is judged by its CRD's OpenAPI v3 schema with
+//     k8s.io/apiextensions-apiserver's own code, in the order of a create
+//     (crdcheck.go, each step citing its source): strict JSON decoding
+//     (a field given twice), ObjectMeta read strictly, pruning by the
+//     structural schema (each pruned field an "unknown field"), defaulting,
+//     then the OpenAPI schema validation (types, enums, formats, oneOf,
+//     anyOf, required), metadata and embedded resources, the scale
+//     subresource's replicas, x-kubernetes-list-type map/set, and the
+//     x-kubernetes-validations CEL rules within the API server's cost
+//     budget. An apiVersion the CRD does not serve is "no matches for kind".
+//     Messages are the API server's. The CRDs are read at run time from the
+//     module cache, never copied here (crds.go): AR
+//     github.com/argoproj/argo-rollouts@v1.10.1
+//     manifests/crds/{rollout,analysis-template,cluster-analysis-template,analysis-run,experiment}-crd.yaml,
+//     FL github.com/fluxcd/flagger@v1.44.0 artifacts/flagger/crd.yaml,
+//     istio.io/api@v1.32.0 kubernetes/customresourcedefinitions.gen.yaml,
+//     at the versions of the build info (go.mod's; modules.go).
+//   - What the CRD lets through, the controller still has to decode: a
+//     Rollout or an analysis template is then decoded into Argo Rollouts'
+//     Go types (v1.10.1's pkg/apis, identical to v1.10.2's, the controller
+//     the sim models), a Canary or MetricTemplate into Flagger's. A value
+//     the CRD accepts and the types cannot take is reported as such: FL's
+//     CRD types the analysis integers as numbers (2.5 is stored, Flagger
+//     cannot read it); AR's CRDs keep a pod template's resources unpruned
+//     and unvalidated (a quantity "lots" is stored, the controller cannot
+//     read it). Unknown fields are the CRD's business only: a field the
+//     types have and the CRD lacks (FL's analysis.match uri) is pruned, so
+//     unknown; one the CRD keeps and the types lack is not.
+//   - ObjectMeta is decoded strictly into its Go type, as the API server
+//     does for every object (a label value that YAML 1.1 reads as a
+//     boolean is reported at its line).
+//   - A built-in kind (Service, ConfigMap, Secret, Deployment,
+//     HorizontalPodAutoscaler) is decoded with the API server's strict
+//     decoder (sigs.k8s.io/json) into its k8s.io/api v0.37.2 type, as the
+//     JSON kubectl would send.
+//   - Other kinds are left alone.
+//
+// kubectl reads YAML 1.1 (sigs.k8s.io/yaml), so an unquoted yes, on or 0x1F
+// is a boolean or a number there where a reader sees a string; encode.go
+// sends each document as kubectl would, and the messages say so.
 package k8sschema
 
 import (
@@ -42,11 +62,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	flaggerv1beta1 "github.com/fluxcd/flagger/pkg/apis/flagger/v1beta1"
-	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
-	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
-	istiov1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
-	istiov1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -61,23 +77,10 @@ import (
 
 type typeKey struct{ apiVersion, kind string }
 
-// kinds are the types the API server decodes each kind into. Argo Rollouts'
-// types come from the v1.10.1 module: its pkg/apis tree and its CRDs are
-// byte for byte those of v1.10.2, the controller the sim models, whose go.mod
-// asks for a newer Go (1.26.10) than the toolchain here. Flagger v1.44.0,
-// Istio's client-go v1.32.0 and k8s.io/api v0.37.2 are as pinned in go.mod.
+// kinds are the built-in types the API server decodes each kind into
+// (k8s.io/api v0.37.2 as pinned in go.mod): the API server judges them by
+// these Go types.
 var kinds = map[typeKey]reflect.Type{
-	{"argoproj.io/v1alpha1", "Rollout"}:                 reflect.TypeFor[rolloutsv1alpha1.Rollout](),
-	{"argoproj.io/v1alpha1", "AnalysisTemplate"}:        reflect.TypeFor[rolloutsv1alpha1.AnalysisTemplate](),
-	{"argoproj.io/v1alpha1", "ClusterAnalysisTemplate"}: reflect.TypeFor[rolloutsv1alpha1.ClusterAnalysisTemplate](),
-	{"flagger.app/v1beta1", "Canary"}:                   reflect.TypeFor[flaggerv1beta1.Canary](),
-	{"flagger.app/v1beta1", "MetricTemplate"}:           reflect.TypeFor[flaggerv1beta1.MetricTemplate](),
-	{"networking.istio.io/v1alpha3", "VirtualService"}:  reflect.TypeFor[istiov1alpha3.VirtualService](),
-	{"networking.istio.io/v1alpha3", "DestinationRule"}: reflect.TypeFor[istiov1alpha3.DestinationRule](),
-	{"networking.istio.io/v1beta1", "VirtualService"}:   reflect.TypeFor[istiov1beta1.VirtualService](),
-	{"networking.istio.io/v1beta1", "DestinationRule"}:  reflect.TypeFor[istiov1beta1.DestinationRule](),
-	{"networking.istio.io/v1", "VirtualService"}:        reflect.TypeFor[istiov1.VirtualService](),
-	{"networking.istio.io/v1", "DestinationRule"}:       reflect.TypeFor[istiov1.DestinationRule](),
 	{"v1", "Service"}:                             reflect.TypeFor[corev1.Service](),
 	{"v1", "ConfigMap"}:                           reflect.TypeFor[corev1.ConfigMap](),
 	{"v1", "Secret"}:                              reflect.TypeFor[corev1.Secret](),
@@ -86,10 +89,60 @@ var kinds = map[typeKey]reflect.Type{
 	{"autoscaling/v2", "HorizontalPodAutoscaler"}: reflect.TypeFor[autoscalingv2.HorizontalPodAutoscaler](),
 }
 
-// Known reports whether documents of this apiVersion and kind are judged.
+// controllerType is the Go type a controller decodes a custom resource
+// into, once the API server has stored it.
+type controllerType struct {
+	typ        reflect.Type
+	controller string
+}
+
+// controllerKinds are the custom resources of the controllers canarylab
+// models. Their CRDs judge them; the controller's own decoding is then
+// checked too, for what the CRD lets through and the controller cannot
+// read (Flagger's analysis integers given as 2.5: its CRD types them as
+// numbers). Argo Rollouts' types come from the v1.10.1 module: its pkg/apis
+// tree and its CRDs are byte for byte those of v1.10.2, the controller the
+// sim models, whose go.mod asks for a newer Go (1.26.10) than the toolchain
+// here. Istio's resources are read by istiod, which canarylab does not
+// model, from the protobuf JSON the CRD already types.
+var controllerKinds = map[typeKey]controllerType{
+	{"argoproj.io/v1alpha1", "Rollout"}:                 {reflect.TypeFor[rolloutsv1alpha1.Rollout](), "the Argo Rollouts controller"},
+	{"argoproj.io/v1alpha1", "AnalysisTemplate"}:        {reflect.TypeFor[rolloutsv1alpha1.AnalysisTemplate](), "the Argo Rollouts controller"},
+	{"argoproj.io/v1alpha1", "ClusterAnalysisTemplate"}: {reflect.TypeFor[rolloutsv1alpha1.ClusterAnalysisTemplate](), "the Argo Rollouts controller"},
+	{"argoproj.io/v1alpha1", "AnalysisRun"}:             {reflect.TypeFor[rolloutsv1alpha1.AnalysisRun](), "the Argo Rollouts controller"},
+	{"argoproj.io/v1alpha1", "Experiment"}:              {reflect.TypeFor[rolloutsv1alpha1.Experiment](), "the Argo Rollouts controller"},
+	{"flagger.app/v1beta1", "Canary"}:                   {reflect.TypeFor[flaggerv1beta1.Canary](), "Flagger"},
+	{"flagger.app/v1beta1", "MetricTemplate"}:           {reflect.TypeFor[flaggerv1beta1.MetricTemplate](), "Flagger"},
+	{"flagger.app/v1beta1", "AlertProvider"}:            {reflect.TypeFor[flaggerv1beta1.AlertProvider](), "Flagger"},
+}
+
+// metadataOnly is what the API server decodes strictly in every custom
+// resource whatever its schema: the type meta and the ObjectMeta.
+var metadataOnly = reflect.TypeFor[metav1.PartialObjectMetadata]()
+
+// Known reports whether documents of this apiVersion and kind are judged:
+// a built-in kind of the table, or a custom resource whose CRD one of the
+// pinned modules defines and serves in that version. Finding out may read
+// the CRD's file (once per process).
 func Known(apiVersion, kind string) bool {
-	_, ok := kinds[typeKey{apiVersion, kind}]
-	return ok
+	if _, ok := kinds[typeKey{apiVersion, kind}]; ok {
+		return true
+	}
+	group, version := splitAPIVersion(apiVersion)
+	crd, found, err := lookupCRD(group, kind)
+	if err != nil || !found {
+		return false
+	}
+	served, err := crd.version(version)
+	return err == nil && served != nil
+}
+
+// splitAPIVersion cuts "group/version"; the core group is "".
+func splitAPIVersion(apiVersion string) (group, version string) {
+	if cut := strings.LastIndexByte(apiVersion, '/'); cut >= 0 {
+		return apiVersion[:cut], apiVersion[cut+1:]
+	}
+	return "", apiVersion
 }
 
 // maxAttempts bounds the decodes of one document: the decoder stops at the
@@ -107,45 +160,112 @@ func Check(documents []scenario.Document) error {
 }
 
 // CheckDocument judges one document, its problems in line order; none for a
-// kind with no known schema.
+// kind with no known schema. A document judged before in this process is
+// not judged again (see verdicts).
 func CheckDocument(document scenario.Document) []scenario.Problem {
-	typ, ok := kinds[typeKey{document.APIVersion, document.Kind}]
-	if !ok || document.Node == nil {
+	if document.Node == nil {
+		return nil
+	}
+	if problems, ok := recall(document); ok {
+		return problems
+	}
+	problems := checkDocument(document)
+	remember(document, problems)
+	return problems
+}
+
+func checkDocument(document scenario.Document) []scenario.Problem {
+	group, version := splitAPIVersion(document.APIVersion)
+	crd, isCustom, lookupErr := lookupCRD(group, document.Kind)
+	typ, isBuiltin := kinds[typeKey{document.APIVersion, document.Kind}]
+	if !isCustom && !isBuiltin && lookupErr == nil {
 		return nil
 	}
 	c := &checker{document: document, seen: map[string]bool{}, scalars: scalars{}}
-	if _, err := encode(document.Node, nil, c.scalars); err != nil {
+	encoded, err := encode(document.Node, nil, c.scalars)
+	switch {
+	case err != nil:
 		c.report(document.Node, "%v", err)
-		return c.problems
-	}
-	walk := walkTypes(document.Node, typ, c.scalars)
-	skip := map[*yaml.Node]bool{}
-	for _, s := range walk.protos {
-		skip[s.node] = true
-		message := reflect.New(s.typ).Interface().(proto.Message).ProtoReflect().Descriptor()
-		checkProto(s.node, message, s.path, c.scalars, c.report)
-	}
-	for range maxAttempts {
-		encoded, err := encode(document.Node, skip, c.scalars)
-		if err != nil {
-			c.report(document.Node, "%v", err)
-			break
-		}
-		strictErrors, err := sigsjson.UnmarshalStrict(encoded.json, reflect.New(typ).Interface())
-		if err == nil {
-			for _, strictError := range strictErrors {
-				c.strictError(encoded, walk, strictError)
-			}
-			break
-		}
-		node := c.decodeError(encoded, walk, skip, err)
-		if node == nil || skip[node] {
-			break
-		}
-		skip[node] = true
+	case lookupErr != nil:
+		c.report(document.Node, "%v", lookupErr)
+	case isCustom:
+		c.customResource(crd, version, encoded)
+	default:
+		c.typed(typ, true, encoded)
 	}
 	sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Line < c.problems[j].Line })
 	return c.problems
+}
+
+// customResource judges a custom resource by its CRD, then decodes it into
+// the type its controller reads (ObjectMeta alone for other kinds) for
+// what the schema let through and the decoding refuses.
+func (c *checker) customResource(crd *crdInfo, version string, encoded *encoding) {
+	check := c.checkCustomResource(crd, version, encoded)
+	if check == nil {
+		return
+	}
+	target, ok := controllerKinds[typeKey{c.document.APIVersion, c.document.Kind}]
+	if !ok {
+		target = controllerType{typ: metadataOnly}
+	}
+	c.onTyped = func(node *yaml.Node, path, message string) {
+		check.typedProblem(node, path, message, target.controller)
+	}
+	c.typed(target.typ, false, encoded)
+	c.onTyped = nil
+	if check.metaErr != nil && !check.metaPlaced {
+		c.report(encoded.keys["metadata"], "metadata: %v", check.metaErr)
+	}
+}
+
+// typedProblem keeps a problem of the typed decode of a custom resource:
+// in metadata it is the API server's own (it decodes ObjectMeta strictly);
+// elsewhere it is the controller's, unless the schema found fault there
+// already.
+func (c *crdCheck) typedProblem(node *yaml.Node, path, message, controller string) {
+	if path == "metadata" || strings.HasPrefix(path, "metadata.") {
+		c.metaPlaced = true
+		c.report(node, "%s", message)
+		return
+	}
+	if c.covers(path) || controller == "" {
+		return
+	}
+	c.report(node, "%s: the API server accepts it (the CRD's schema lets it through), but %s cannot decode it", message, controller)
+}
+
+// typed decodes the document into typ with the API server's strict JSON
+// decoder, reporting each wrong type at its value; strict also reports the
+// unknown and duplicate fields (a built-in kind's are judged this way).
+// The document's full encoding is given; a value left out after a wrong
+// type is encoded afresh.
+func (c *checker) typed(typ reflect.Type, strict bool, encoded *encoding) {
+	walk := walkTypes(c.document.Node, typ, c.scalars)
+	skip := map[*yaml.Node]bool{}
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			var err error
+			if encoded, err = encode(c.document.Node, skip, c.scalars); err != nil {
+				c.report(c.document.Node, "%v", err)
+				return
+			}
+		}
+		strictErrors, err := sigsjson.UnmarshalStrict(encoded.json, reflect.New(typ).Interface())
+		if err == nil {
+			if strict {
+				for _, strictError := range strictErrors {
+					c.strictError(encoded, walk, strictError)
+				}
+			}
+			return
+		}
+		node := c.decodeError(encoded, walk, skip, err)
+		if node == nil || skip[node] {
+			return
+		}
+		skip[node] = true
+	}
 }
 
 type checker struct {
@@ -153,6 +273,9 @@ type checker struct {
 	problems []scenario.Problem
 	seen     map[string]bool
 	scalars  scalars
+	// onTyped, when set, takes the typed decode's problems instead of
+	// report (see customResource).
+	onTyped func(node *yaml.Node, path, message string)
 }
 
 // report records a problem at node's line, naming the object.
@@ -166,6 +289,15 @@ func (c *checker) report(node *yaml.Node, format string, args ...any) {
 		c.seen[key] = true
 		c.problems = append(c.problems, scenario.Problem{File: c.document.File, Line: line, Message: message})
 	}
+}
+
+// typedReport reports a problem of the typed decode at path.
+func (c *checker) typedReport(node *yaml.Node, path, format string, args ...any) {
+	if c.onTyped != nil {
+		c.onTyped(node, path, fmt.Sprintf(format, args...))
+		return
+	}
+	c.report(node, format, args...)
 }
 
 // strictError reports an unknown or duplicate field at its key's line.
@@ -205,7 +337,7 @@ func (c *checker) decodeError(encoded *encoding, walk *typedWalk, skip map[*yaml
 			kind = yaml.SequenceNode
 		}
 		if s := encoded.innermost(int(typeError.Offset), kind); s != nil && s.node != c.document.Node {
-			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(typeError.Type), c.scalars.describe(s.node), quoteHint(s.node, c.scalars.jsonType(s.node)))
+			c.typedReport(s.node, s.path, "%s: expected %s, got %s%s", s.path, expected(typeError.Type), c.scalars.describe(s.node), quoteHint(s.node, c.scalars.jsonType(s.node)))
 			return s.node
 		}
 	}
@@ -224,11 +356,11 @@ func (c *checker) decodeError(encoded *encoding, walk *typedWalk, skip map[*yaml
 			if _, known := wellKnown[s.typ]; !known {
 				detail = ": " + err.Error()
 			}
-			c.report(s.node, "%s: expected %s, got %s%s", s.path, expected(s.typ), c.scalars.describe(s.node), detail)
+			c.typedReport(s.node, s.path, "%s: expected %s, got %s%s", s.path, expected(s.typ), c.scalars.describe(s.node), detail)
 			return s.node
 		}
 	}
-	c.report(nil, "%v", err)
+	c.typedReport(nil, "", "%v", err)
 	return nil
 }
 

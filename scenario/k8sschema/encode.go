@@ -37,6 +37,19 @@ type encoding struct {
 	keys map[string]*yaml.Node
 	// parents maps a key node to the mapping that holds it, for did-you-mean.
 	parents map[*yaml.Node]*yaml.Node
+	// values maps a field path to its value node, built at first need.
+	values map[string]*yaml.Node
+}
+
+// valueAt is the value node written at path, nil when none was.
+func (enc *encoding) valueAt(path string) *yaml.Node {
+	if enc.values == nil {
+		enc.values = make(map[string]*yaml.Node, len(enc.spans))
+		for _, s := range enc.spans {
+			enc.values[s.path] = s.node
+		}
+	}
+	return enc.values[path]
 }
 
 type encoder struct {

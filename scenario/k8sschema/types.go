@@ -7,20 +7,10 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 )
 
-var (
-	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
-	protoMessage    = reflect.TypeFor[proto.Message]()
-)
-
-// field is a struct field as encoding/json sees it.
-type field struct {
-	name string
-	typ  reflect.Type
-}
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
 var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
 
@@ -90,8 +80,8 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 }
 
 // site is a value whose Go type is judged by other means than the strict
-// JSON decoder's field matching: a protobuf message (Istio's specs) or a
-// type that decodes itself (IntOrString, Quantity, Time...).
+// JSON decoder's field matching: a type that decodes itself (IntOrString,
+// Quantity, Time...).
 type site struct {
 	node *yaml.Node
 	typ  reflect.Type
@@ -102,7 +92,6 @@ type site struct {
 type typedWalk struct {
 	// structs maps a mapping node to the struct type it decodes into.
 	structs      map[*yaml.Node]reflect.Type
-	protos       []site
 	unmarshalers []site
 	scalars      scalars
 	visited      int
@@ -124,10 +113,6 @@ func (w *typedWalk) walk(node *yaml.Node, t reflect.Type, path string, depth int
 		t = t.Elem()
 	}
 	if w.scalars.isNull(node) {
-		return
-	}
-	if reflect.PointerTo(t).Implements(protoMessage) {
-		w.protos = append(w.protos, site{node, t, path})
 		return
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
