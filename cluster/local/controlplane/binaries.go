@@ -9,7 +9,6 @@ package controlplane
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	modulepath "golang.org/x/mod/module"
+	"github.com/canarylab/canarylab/internal/gomod"
 )
 
 // Versions pinned together; they were run together on a machine like CI's.
@@ -31,7 +30,7 @@ const (
 	KubernetesVersion   = "v1.34.4"
 	KwokVersion         = "v0.8.0"
 	ArgoRolloutsVersion = "v1.10.2"
-	IstioAPIVersion     = "v1.31.1"
+	IstioAPIVersion     = "v1.32.0" // as go.mod pins it: validate judges by the same CRDs
 )
 
 // ErrToolchain is returned when a binary must be built and no Go toolchain
@@ -323,32 +322,7 @@ func buildRollouts(ctx context.Context, b *Builder, out string) error {
 // ModuleDir returns the module cache directory of module@version,
 // downloading it if needed (the CRDs ship inside the modules).
 func (b *Builder) ModuleDir(ctx context.Context, module, version string) (string, error) {
-	cmd := exec.CommandContext(ctx, b.goTool(), "mod", "download", "-json", module+"@"+version)
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	cmd.Dir = os.TempDir()    // outside any module
-	output, _ := cmd.Output() // it exits 1 on a version error it can still extract
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(output, &info); err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %w", module, version, err)
-	}
-	if info.Dir != "" {
-		return info.Dir, nil
-	}
-	// argo-rollouts v1.10.2 asks for go >= 1.26.10; the download reports
-	// that as an error but has extracted the module, which is all we need.
-	modCache, err := exec.CommandContext(ctx, b.goTool(), "env", "GOMODCACHE").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMODCACHE: %w", err)
-	}
-	escaped, err := modulepath.EscapePath(module)
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(strings.TrimSpace(string(modCache)), escaped+"@"+version)
-	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
-	}
-	return dir, nil
+	return gomod.Dir(ctx, b.goTool(), module, version)
 }
 
 // lockDir takes an exclusive lock on dir/build.lock (see LockFile).
