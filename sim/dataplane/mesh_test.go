@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -310,5 +311,51 @@ func TestSubsetRoutesReportTheirService(t *testing.T) {
 	}
 	if stats := world.Stats(); stats.Total["canary"] == 0 || stats.Total["stable"] == 0 {
 		t.Errorf("both subsets must still serve: %v", stats.Total)
+	}
+}
+
+// The Istio series carry exactly the labels of Istio's standard metrics
+// (istio.io/latest/docs/reference/config/metrics/, "Labels"), no fewer —
+// a query on any of them finds what it would on a real mesh — and no more
+// — a query on a label Istio does not write is warned about, not answered.
+func TestIstioLabelsAreIstiosStandardSet(t *testing.T) {
+	t.Parallel()
+	documented := []string{
+		"reporter", "source_workload", "source_workload_namespace", "source_principal", "source_app", "source_version",
+		"destination_workload", "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
+		"destination_service", "destination_service_name", "destination_service_namespace",
+		"request_protocol", "response_code", "grpc_response_status", "response_flags", "connection_security_policy",
+		"source_canonical_service", "destination_canonical_service", "source_canonical_revision", "destination_canonical_revision",
+		"source_cluster", "destination_cluster",
+	}
+	schema, err := Schema(MeshIstio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(schema["istio_requests_total"]))
+	want := slices.Sorted(slices.Values(documented))
+	if !slices.Equal(got, want) {
+		t.Errorf("istio_requests_total labels\n got %v\nwant %v", got, want)
+	}
+	if bucket := schema["istio_request_duration_milliseconds_bucket"]; !slices.Contains(bucket, "le") || len(bucket) != len(documented)+1 {
+		t.Errorf("istio_request_duration_milliseconds_bucket labels %v: the standard set and le", bucket)
+	}
+}
+
+// The Linkerd series carry the proxy's response labels (linkerd.io
+// "Proxy Metrics": direction, authority, tls, status_code, classification)
+// and, of the labels Linkerd's Prometheus adds from the scraped pod,
+// namespace and deployment, the ones Flagger's Linkerd queries select;
+// per-pod labels (pod, pod_template_hash) are not produced, so a query on
+// them is warned about by validate rather than answered.
+func TestLinkerdLabels(t *testing.T) {
+	t.Parallel()
+	schema, err := Schema(MeshLinkerd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"authority", "classification", "deployment", "direction", "namespace", "status_code", "tls"}
+	if got := slices.Sorted(slices.Values(schema["response_total"])); !slices.Equal(got, want) {
+		t.Errorf("response_total labels %v, want %v", got, want)
 	}
 }
