@@ -262,8 +262,8 @@ func TestFlaggerRollbacks(t *testing.T) {
 			checks++
 		}
 	}
-	if checks != 2 {
-		t.Errorf("%d failed checks, want the threshold's 2", checks)
+	if checks != 3 {
+		t.Errorf("%d failed checks, want the threshold's 3", checks)
 	}
 	runLocal(t, "../../conformance/flagger-abort-opens-rollback-gate.yaml")
 }
