@@ -271,3 +271,39 @@ func TestObjectsKeepTheirVersion(t *testing.T) {
 		}
 	}
 }
+
+// The controller's ProgressDeadlineExceeded condition is recorded once, as
+// the sim records it, before the abort it causes: the reason of the
+// outcome reads it.
+func TestObserverRecordsTheProgressDeadline(t *testing.T) {
+	now := time.Duration(0)
+	var events []result.Event
+	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
+		Emit: func(e result.Event) { events = append(events, e) }}
+	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
+	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	o.MarkReleased()
+	timedOut := map[string]any{"conditions": []any{map[string]any{"type": "Progressing", "reason": "ProgressDeadlineExceeded",
+		"message": `ReplicaSet "demo-bbb" has timed out progressing.`}}}
+	status := func(extra map[string]any) *unstructured.Unstructured {
+		s := map[string]any{"currentStepIndex": int64(0), "phase": "Degraded", "observedGeneration": "2", "stableRS": "aaa", "currentPodHash": "bbb"}
+		for k, v := range extra {
+			s[k] = v
+		}
+		return rolloutObject(s, false)
+	}
+	now = 30 * time.Second
+	o.onRollout(status(timedOut), false)
+	o.onRollout(status(map[string]any{"conditions": timedOut["conditions"], "abort": true, "message": "RolloutAborted"}), false)
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if strings.Join(types, ",") != "StepStarted,"+result.RolloutDegraded+","+result.RolloutAborted {
+		t.Fatalf("events %v, want the step, one RolloutDegraded, then RolloutAborted", types)
+	}
+	res := &result.Result{Outcome: result.Outcome{Result: "rolled-back", AtSeconds: 30}, Events: events}
+	if reason := res.FindReason(); reason == nil || reason.Cause != result.CauseProgressDeadline {
+		t.Errorf("reason %v, want progress-deadline", reason)
+	}
+}

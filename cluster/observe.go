@@ -72,6 +72,10 @@ type RolloutStatus struct {
 	ControllerPause          bool
 	SpecPaused               bool
 	Image                    string
+	// TimedOut is the Progressing condition's ProgressDeadlineExceeded
+	// (AR utils/conditions/conditions.go TimedOutReason), with its message.
+	TimedOut        bool
+	TimedOutMessage string
 }
 
 // Observer turns watch events into timeline events and snapshots.
@@ -247,6 +251,12 @@ func (o *Observer) onRollout(ro *unstructured.Unstructured, deleted bool) {
 			status.PauseReasons = append(status.PauseReasons, fmt.Sprint(m["reason"]))
 		}
 	}
+	rolloutConditions, _, _ := unstructured.NestedSlice(ro.Object, "status", "conditions")
+	for _, c := range rolloutConditions {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Progressing" && m["reason"] == "ProgressDeadlineExceeded" {
+			status.TimedOut, status.TimedOutMessage = true, fmt.Sprint(m["message"])
+		}
+	}
 	containers, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
 	if o.Container < len(containers) {
 		status.Image, _ = containers[o.Container].(map[string]any)["image"].(string)
@@ -266,6 +276,10 @@ func (o *Observer) onRollout(ro *unstructured.Unstructured, deleted bool) {
 	o.stepTransitions(previous, status, steps)
 	o.pauseTransitions(status, steps)
 	fullyPromoted := status.StableRS != "" && status.StableRS == status.CurrentPodHash
+	if status.TimedOut && !previous.TimedOut {
+		// As the sim records it: the deadline, then any abort it causes.
+		o.emit(result.Event{Type: result.RolloutDegraded, Message: "ProgressDeadlineExceeded: " + status.TimedOutMessage})
+	}
 	if status.Abort && !o.aborted && !fullyPromoted {
 		o.aborted = true
 		o.AbortedAt = o.now()

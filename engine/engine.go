@@ -271,12 +271,14 @@ func (e *Run) act(ctx context.Context, event scenario.Event) error {
 		return fmt.Errorf("action %s: the %s controller has no such action; it has %v", event.Action,
 			e.Scenario.Spec.Controller, scenario.ActionsFor(e.Scenario.Spec.Controller))
 	}
-	applied := result.Event{Type: result.ActionApplied, Action: string(event.Action)}
+	applied := result.Event{Type: result.ActionApplied, Action: string(event.Action), Image: event.Image}
+	// Recorded before the backend acts: on a cluster, what the action
+	// causes (the controller's abort) may be observed before the call
+	// returns, and the timeline must show the action first.
+	e.emit(applied)
 	var err error
 	switch event.Action {
 	case scenario.ActionRelease:
-		applied.Image = event.Image
-		e.emit(applied)
 		return e.release(ctx, e.Clock.Now(), event.Image, "")
 	case scenario.ActionPromote:
 		err = e.World.Promote(ctx)
@@ -290,7 +292,6 @@ func (e *Run) act(ctx context.Context, event scenario.Event) error {
 	if err != nil {
 		return fmt.Errorf("action %s: %w", event.Action, err)
 	}
-	e.emit(applied)
 	return nil
 }
 
