@@ -26,7 +26,7 @@ const (
 
 	argoRolloutsVersion = "v1.10.1"
 	flaggerVersion      = "v1.44.0"
-	istioAPIVersion     = "v1.32.0"
+	istioAPIVersion     = "v1.31.1"
 )
 
 // fallbackVersions are the constants above by module path.

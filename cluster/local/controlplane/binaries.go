@@ -30,7 +30,7 @@ const (
 	KubernetesVersion   = "v1.34.4"
 	KwokVersion         = "v0.8.0"
 	ArgoRolloutsVersion = "v1.10.2"
-	IstioAPIVersion     = "v1.32.0" // as go.mod pins it: validate judges by the same CRDs
+	IstioAPIVersion     = "v1.31.1" // as go.mod pins it: validate judges by the same CRDs
 )
 
 // ErrToolchain is returned when a binary must be built and no Go toolchain
