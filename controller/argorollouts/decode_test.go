@@ -274,3 +274,30 @@ func TestManagedRouteMustExist(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A template arg with valueFrom.secretKeyRef is resolved by the AnalysisRun
+// controller (AR utils/analysis/helpers.go:225-231): valid input. Without
+// its Secret the sim refuses the set by the Secret's name.
+func TestTemplateArgFromSecretIsValid(t *testing.T) {
+	t.Parallel()
+	fromSecret := strings.Replace(validTemplate, "args: [{name: service}]", "args: [{name: service, valueFrom: {secretKeyRef: {name: analysis, key: service}}}]", 1)
+	noArgs := strings.Replace(rollout, "args: [{name: service, value: demo-canary}]", "args: []", 1)
+	secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: analysis}\nstringData: {service: demo-canary}\n"
+	m, err := decode(t, noArgs, services, fromSecret, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); err != nil {
+		t.Errorf("with its Secret: %v", err)
+	}
+	if value, err := m.SecretValue(SecretKeyRef{Name: "analysis", Key: "service"}); err != nil || value != "demo-canary" {
+		t.Errorf("SecretValue = %q, %v", value, err)
+	}
+	m, err = decode(t, noArgs, services, fromSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `arg service: valueFrom.secretKeyRef: secrets "analysis" not found among the scenario's manifests`) {
+		t.Errorf("without its Secret: %v", err)
+	}
+}

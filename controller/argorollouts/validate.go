@@ -234,9 +234,11 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			continue
 		}
 		for _, arg := range template.Spec.Args {
-			if arg.Value == nil && !passed[arg.Name] {
+			// AR utils/analysis/helpers.go:225-231 ResolveArgs: an arg with a
+			// value or a valueFrom is resolved.
+			if arg.Value == nil && arg.ValueFrom == nil && !passed[arg.Name] {
 				tFile, tLine := scenario.SplitPosition(template.where)
-				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it", kind, ref.TemplateName, arg.Name)
+				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it: give it a value (or a valueFrom.secretKeyRef) in the template, or pass it in the Rollout's analysis args", kind, ref.TemplateName, arg.Name)
 			}
 		}
 		args := map[string]string{}
@@ -246,6 +248,14 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			}
 		}
 		maps.Copy(args, literal)
+		for _, arg := range template.Spec.Args {
+			// A Secret's value wins over a passed one (AR analysis/analysis.go:271-287).
+			if arg.ValueFrom != nil && arg.ValueFrom.SecretKeyRef != nil {
+				if value, err := m.SecretValue(*arg.ValueFrom.SecretKeyRef); err == nil {
+					args[arg.Name] = value
+				}
+			}
+		}
 		for _, metric := range template.Spec.Metrics {
 			// An interval from args is checked as the run will resolve it.
 			if !argRef.MatchString(metric.Interval) {
@@ -386,6 +396,7 @@ func (m *Manifests) Unsupported() error {
 			}
 		}
 	}
+	reasons = append(reasons, m.unresolvableArgs()...)
 	for _, templates := range []map[string]*AnalysisTemplate{m.Templates, m.Cluster} {
 		for name, template := range templates {
 			for _, metric := range template.Spec.Metrics {
@@ -404,7 +415,66 @@ func (m *Manifests) Unsupported() error {
 	return fmt.Errorf("%w: %s; run it with --backend local, which runs the real controller", ErrUnsupported, strings.Join(reasons, "; "))
 }
 
-// splitWhere splits "file:line".
+// unresolvableArgs names the template args the Rollout's analyses use
+// whose value the AnalysisRun controller cannot resolve: a
+// valueFrom.secretKeyRef to a Secret (or key) that is not among the
+// manifests, so every run would end Error "Unable to resolve metric
+// arguments" (AR analysis/analysis.go:101-108, 271-282), and a template's
+// own valueFrom.fieldRef the Rollout does not pass a value for (the
+// controller resolves fieldRef only in the Rollout's args, AR
+// utils/analysis/factory.go:17-50). The sim does not model an AnalysisRun
+// that errors before it measures.
+func (m *Manifests) unresolvableArgs() []string {
+	canary := m.Rollout.Spec.Strategy.Canary
+	if canary == nil {
+		return nil
+	}
+	var analyses []*RolloutAnalysis
+	for _, step := range canary.Steps {
+		if step.Analysis != nil {
+			analyses = append(analyses, step.Analysis)
+		}
+	}
+	if canary.Analysis != nil {
+		analyses = append(analyses, &canary.Analysis.RolloutAnalysis)
+	}
+	var reasons []string
+	seen := map[string]bool{}
+	for _, analysis := range analyses {
+		passed := map[string]bool{}
+		for _, arg := range analysis.Args {
+			passed[arg.Name] = true
+		}
+		for _, ref := range analysis.Templates {
+			template, kind := m.Templates[ref.TemplateName], "AnalysisTemplate"
+			if ref.ClusterScope {
+				template, kind = m.Cluster[ref.TemplateName], "ClusterAnalysisTemplate"
+			}
+			if template == nil {
+				continue
+			}
+			for _, arg := range template.Spec.Args {
+				var reason string
+				switch from := arg.ValueFrom; {
+				case from == nil:
+				case from.SecretKeyRef != nil:
+					if _, err := m.SecretValue(*from.SecretKeyRef); err != nil {
+						reason = fmt.Sprintf("%s %s (%s) arg %s: valueFrom.secretKeyRef: %v among the scenario's manifests, so the real controller's AnalysisRun ends Error "+
+							"(\"Unable to resolve metric arguments\"), which the sim does not model; add the Secret to spec.manifests", kind, ref.TemplateName, template.where, arg.Name, err)
+					}
+				case from.FieldRef != nil && arg.Value == nil && !passed[arg.Name]:
+					reason = fmt.Sprintf("%s %s (%s) arg %s: valueFrom.fieldRef in a template, which the controller does not resolve (only the Rollout's args take a fieldRef); pass the arg in the Rollout's analysis args",
+						kind, ref.TemplateName, template.where, arg.Name)
+				}
+				if reason != "" && !seen[reason] {
+					seen[reason] = true
+					reasons = append(reasons, reason)
+				}
+			}
+		}
+	}
+	return reasons
+}
 
 // Replicas is spec.replicas, default 1 (AR utils/defaults GetReplicasOrDefault).
 func (r *Rollout) Replicas() int {
