@@ -136,6 +136,16 @@ func TestDecodeReportsWhatTheControllerWouldReject(t *testing.T) {
       provider: {prometheus: {query: 'up'}}
 `)}, `arg "service" has no value`},
 		{"scaleDownDelaySeconds without traffic routing", []string{basicWithDelay, services}, "scaleDownDelaySeconds can only be used with traffic routing"},
+		{"setWeight and pause in one step", []string{strings.Replace(rollout, "- setWeight: 20", "- {setWeight: 20, pause: {}}", 1), services, validTemplate},
+			"step 0 sets setWeight and pause: the controller allows at most one of setWeight, pause, experiment and analysis"},
+		{"an empty step", []string{strings.Replace(rollout, "- setWeight: 20", "- {}", 1), services, validTemplate}, "step 0 sets nothing"},
+		{"setCanaryScale without traffic routing", []string{strings.Replace(basicWithDelay, "scaleDownDelaySeconds: 5\n      steps: [{setWeight: 50}]", "steps: [{setCanaryScale: {replicas: 1}}]", 1)},
+			"step 0 setCanaryScale requires trafficRouting"},
+		{"setHeaderRoute without managedRoutes", []string{strings.Replace(rollout, "- setWeight: 20", "- setHeaderRoute: {name: header, match: [{headerName: x, headerValue: {exact: debug}}]}", 1), services, validTemplate},
+			"Rollout has missing field 'spec.strategy.canary.trafficRouting.managedRoutes'"},
+		{"setMirrorRoute naming an unmanaged route", []string{strings.Replace(strings.Replace(rollout, "- setWeight: 20", "- setMirrorRoute: {name: mirror}", 1),
+			"        istio:\n", "        managedRoutes: [{name: header}]\n        istio:\n", 1), services, validTemplate},
+			`setMirrorRoute names route "mirror", which is not in trafficRouting.managedRoutes`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,5 +309,30 @@ func TestTemplateArgFromSecretIsValid(t *testing.T) {
 	}
 	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `arg service: valueFrom.secretKeyRef: secrets "analysis" not found among the scenario's manifests`) {
 		t.Errorf("without its Secret: %v", err)
+	}
+}
+
+// Upstream forbids only combining setWeight, pause, experiment and analysis
+// in one step (AR pkg/apis/rollouts/validation/validation.go:491-510): a
+// step with setCanaryScale and setHeaderRoute (examples/apisix) is valid,
+// and the sim refuses the header route by name.
+func TestStepsCombineAsUpstreamAllows(t *testing.T) {
+	t.Parallel()
+	scaleAndWeight := strings.Replace(rollout, "- setWeight: 20", "- {setWeight: 20, setCanaryScale: {replicas: 2}}", 1)
+	m, err := decode(t, scaleAndWeight, services, validTemplate)
+	if err != nil {
+		t.Fatalf("setWeight with setCanaryScale: %v", err)
+	}
+	if err := m.Unsupported(); err != nil {
+		t.Errorf("setWeight with setCanaryScale: %v", err)
+	}
+	headers := strings.Replace(strings.Replace(rollout, "- setWeight: 20", "- {setCanaryScale: {replicas: 1}, setHeaderRoute: {name: header, match: [{headerName: x, headerValue: {exact: debug}}]}}", 1),
+		"        istio:\n", "        managedRoutes: [{name: header}]\n        istio:\n", 1)
+	m, err = decode(t, headers, services, validTemplate)
+	if err != nil {
+		t.Fatalf("setCanaryScale with setHeaderRoute: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "step 0: setHeaderRoute") || !strings.Contains(err.Error(), "trafficRouting.managedRoutes") {
+		t.Errorf("setCanaryScale with setHeaderRoute: %v", err)
 	}
 }

@@ -119,8 +119,8 @@ type Step struct {
 	Analysis       *RolloutAnalysis `yaml:"analysis"`
 	SetCanaryScale *SetCanaryScale  `yaml:"setCanaryScale"`
 	Experiment     *yaml.Node       `yaml:"experiment"`
-	SetHeaderRoute *yaml.Node       `yaml:"setHeaderRoute"`
-	SetMirrorRoute *yaml.Node       `yaml:"setMirrorRoute"`
+	SetHeaderRoute *RouteStep       `yaml:"setHeaderRoute"`
+	SetMirrorRoute *RouteStep       `yaml:"setMirrorRoute"`
 	Plugin         *yaml.Node       `yaml:"plugin"`
 	line           int
 }
@@ -146,6 +146,12 @@ func (s Step) String() string {
 		return "setMirrorRoute"
 	}
 	return "unknown"
+}
+
+// RouteStep is a setHeaderRoute or setMirrorRoute step: the managed
+// route it sets (its matches are not modelled).
+type RouteStep struct {
+	Name string `yaml:"name"`
 }
 
 // Pause is a timed or indefinite pause.

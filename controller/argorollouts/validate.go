@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,15 +93,34 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if stepLine == 0 {
 			stepLine = line
 		}
-		set := 0
-		for _, present := range []bool{step.SetWeight != nil, step.Pause != nil, step.Analysis != nil, step.SetCanaryScale != nil,
-			step.Experiment != nil, step.SetHeaderRoute != nil, step.SetMirrorRoute != nil, step.Plugin != nil} {
-			if present {
-				set++
+		// AR pkg/apis/rollouts/validation/validation.go:315-323, 491-510: a step
+		// sets at least one action, and at most one of setWeight, pause,
+		// experiment and analysis; setCanaryScale, setHeaderRoute,
+		// setMirrorRoute and plugin combine with them (the controller
+		// completes the step by the first of pause, setCanaryScale,
+		// setWeight, experiment, analysis, setHeaderRoute, setMirrorRoute,
+		// plugin: AR rollout/canary.go:315-342).
+		var exclusive []string
+		for _, kind := range []struct {
+			name    string
+			present bool
+		}{{"setWeight", step.SetWeight != nil}, {"pause", step.Pause != nil}, {"experiment", step.Experiment != nil}, {"analysis", step.Analysis != nil}} {
+			if kind.present {
+				exclusive = append(exclusive, kind.name)
 			}
 		}
-		if set != 1 {
-			ps.Add(file, stepLine, "Rollout %s: step %d must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin", rollout.Metadata.Name, i)
+		switch {
+		case len(exclusive) > 1:
+			ps.Add(file, stepLine, "Rollout %s: step %d sets %s: the controller allows at most one of setWeight, pause, experiment and analysis in a step; split it into one step each",
+				rollout.Metadata.Name, i, strings.Join(exclusive, " and "))
+		case len(exclusive) == 0 && step.SetCanaryScale == nil && step.SetHeaderRoute == nil && step.SetMirrorRoute == nil && step.Plugin == nil:
+			ps.Add(file, stepLine, "Rollout %s: step %d sets nothing: a step needs one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute or plugin", rollout.Metadata.Name, i)
+		}
+		checkRouteStep(ps, file, stepLine, rollout.Metadata.Name, i, "setHeaderRoute", step.SetHeaderRoute, canary.TrafficRouting)
+		checkRouteStep(ps, file, stepLine, rollout.Metadata.Name, i, "setMirrorRoute", step.SetMirrorRoute, canary.TrafficRouting)
+		if step.SetCanaryScale != nil && canary.TrafficRouting == nil {
+			// AR validation.go:331-333 InvalidSetCanaryScaleTrafficPolicy.
+			ps.Add(file, stepLine, "Rollout %s: step %d setCanaryScale requires trafficRouting (the controller rejects it without): add trafficRouting or use setWeight", rollout.Metadata.Name, i)
 		}
 		if step.SetWeight != nil && (*step.SetWeight < 0 || *step.SetWeight > maxWeight) {
 			ps.Add(file, stepLine, "Rollout %s: step %d setWeight %d is outside 0..%d", rollout.Metadata.Name, i, *step.SetWeight, maxWeight)
@@ -142,6 +162,41 @@ func validateRollout(ps *Problems, m *Manifests) {
 		// With workloadRef the template is the Deployment's (Unsupported names it).
 		ps.Add(file, line, "Rollout %s: spec.template has no containers", rollout.Metadata.Name)
 	}
+}
+
+// checkRouteStep checks a setHeaderRoute or setMirrorRoute step as AR
+// pkg/apis/rollouts/validation/validation.go:336-391 does: a router that
+// has such routes, and a name among trafficRouting.managedRoutes.
+func checkRouteStep(ps *Problems, file string, line int, rollout string, index int, kind string, step *RouteStep, routing *TrafficRouting) {
+	if step == nil {
+		return
+	}
+	routers := []string{"istio", "alb", "apisix", "plugins"} // setHeaderRoute
+	if kind == "setMirrorRoute" {
+		routers = []string{"istio", "plugins"}
+	}
+	hasRouter := false
+	if routing != nil {
+		for _, router := range routers {
+			_, other := routing.Other[router]
+			hasRouter = hasRouter || other || (router == "istio" && routing.Istio != nil)
+		}
+	}
+	if !hasRouter {
+		ps.Add(file, line, "Rollout %s: step %d %s needs trafficRouting with %s (the controller rejects it otherwise)", rollout, index, kind, strings.Join(routers, ", "))
+		return
+	}
+	managed, ok := routing.Other["managedRoutes"]
+	if !ok {
+		ps.Add(file, line, "Rollout %s: step %d %s: Rollout has missing field 'spec.strategy.canary.trafficRouting.managedRoutes' (the controller rejects it): list the route's name there", rollout, index, kind)
+		return
+	}
+	for _, route := range managed.Content {
+		if node := scenario.Lookup(route, "name"); node != nil && node.Value == step.Name {
+			return
+		}
+	}
+	ps.Add(file, line, "Rollout %s: step %d %s names route %q, which is not in trafficRouting.managedRoutes (the controller rejects it): add it there", rollout, index, kind, step.Name)
 }
 
 func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref VirtualServiceRef, vs *VirtualService, canary *Canary, subsets bool) {
@@ -383,6 +438,12 @@ func (m *Manifests) Unsupported() error {
 			case step.Plugin != nil:
 				reasons = append(reasons, fmt.Sprintf("step %d: plugin", i))
 			}
+			if step.SetHeaderRoute != nil {
+				reasons = append(reasons, fmt.Sprintf("step %d: setHeaderRoute (the sim does not route by header)", i))
+			}
+			if step.SetMirrorRoute != nil {
+				reasons = append(reasons, fmt.Sprintf("step %d: setMirrorRoute (the sim does not mirror)", i))
+			}
 		}
 		if canary.DynamicStableScale {
 			// On abort the controller steps the weight back as the stable
@@ -391,7 +452,11 @@ func (m *Manifests) Unsupported() error {
 			reasons = append(reasons, "canary.dynamicStableScale (the weight stepping of its abort is not modelled)")
 		}
 		if routing := canary.TrafficRouting; routing != nil {
-			for name := range routing.Other {
+			for _, name := range slices.Sorted(maps.Keys(routing.Other)) {
+				if name == "managedRoutes" {
+					reasons = append(reasons, "trafficRouting.managedRoutes (header and mirror routes are not modelled)")
+					continue
+				}
 				reasons = append(reasons, "trafficRouting."+name+" (the sim routes with Istio)")
 			}
 		}
