@@ -336,3 +336,27 @@ func TestStepsCombineAsUpstreamAllows(t *testing.T) {
 		t.Errorf("setCanaryScale with setHeaderRoute: %v", err)
 	}
 }
+
+// A VirtualService without spec.http: the controller does not validate HTTP
+// routes and weights the TLS routes (AR rollout/trafficrouting/istio/istio.go:285-330,
+// validation_references.go:399-408). Valid, and refused by the sim by name;
+// one without any route is invalid.
+func TestTLSOnlyVirtualService(t *testing.T) {
+	t.Parallel()
+	tlsOnly := strings.Replace(services, `  http:
+    - name: primary
+      route:`, `  tls:
+    - match: [{port: 3000, sniHosts: [demo]}]
+      route:`, 1)
+	m, err := decode(t, rollout, tlsOnly, validTemplate)
+	if err != nil {
+		t.Fatalf("a TLS-only VirtualService: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "VirtualService demo has no HTTP routes") || !strings.Contains(err.Error(), "tlsRoutes/tcpRoutes") {
+		t.Errorf("a TLS-only VirtualService: %v", err)
+	}
+	noRoutes := services[:strings.Index(services, "  http:")] + "  hosts: [demo]\n"
+	if _, err := decode(t, rollout, noRoutes, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "VirtualService demo has no http, tls or tcp routes") {
+		t.Errorf("a VirtualService without routes: %v", err)
+	}
+}

@@ -300,7 +300,8 @@ type Provider struct {
 }
 
 // VirtualService is the part of networking.istio.io VirtualService the model
-// reads: the HTTP routes' destinations and their initial weights.
+// reads: the HTTP routes' destinations and their initial weights, and
+// whether it has TLS or TCP routes.
 type VirtualService struct {
 	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
@@ -314,6 +315,11 @@ type VirtualService struct {
 				Weight int `yaml:"weight"`
 			} `yaml:"route"`
 		} `yaml:"http"`
+		// TLS and TCP are the routes the controller weights besides HTTP
+		// ones (AR rollout/trafficrouting/istio/istio.go:296-330); the sim
+		// routes only HTTP. Nil when the VirtualService has none.
+		TLS []any `yaml:"tls"`
+		TCP []any `yaml:"tcp"`
 	} `yaml:"spec"`
 }
 

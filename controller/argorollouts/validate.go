@@ -200,6 +200,16 @@ func checkRouteStep(ps *Problems, file string, line int, rollout string, index i
 }
 
 func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref VirtualServiceRef, vs *VirtualService, canary *Canary, subsets bool) {
+	if vs.Spec.HTTP == nil {
+		// AR pkg/apis/rollouts/validation/validation_references.go:399-408:
+		// without spec.http the HTTP routes are not validated (the
+		// controller weights the TLS and TCP routes), but one kind of route
+		// is needed.
+		if vs.Spec.TLS == nil && vs.Spec.TCP == nil {
+			ps.Add(file, line, "VirtualService %s has no http, tls or tcp routes: the controller cannot get any route to weight (\"Unable to get any of the HTTP, TCP or TLS routes for the Istio VirtualService\"); add the route the Rollout manages", ref.Name)
+		}
+		return
+	}
 	routes := ref.Routes
 	if len(routes) == 0 {
 		// AR rollout/trafficrouting/istio/istio.go: with one HTTP route, routes may be omitted.
@@ -450,6 +460,19 @@ func (m *Manifests) Unsupported() error {
 			// ReplicaSet scales up again (AR utils/rollout/rolloututil.go
 			// IsDynamicallyRollingBackToStable); the model does not.
 			reasons = append(reasons, "canary.dynamicStableScale (the weight stepping of its abort is not modelled)")
+		}
+		if routing := canary.TrafficRouting; routing != nil && routing.Istio != nil {
+			refs := routing.Istio.VirtualServices
+			if routing.Istio.VirtualService != nil {
+				refs = append(refs, *routing.Istio.VirtualService)
+			}
+			for _, ref := range refs {
+				if vs := m.VirtualServices[ref.Name]; vs != nil && vs.Spec.HTTP == nil {
+					// The controller skips the HTTP routes and weights the TLS
+					// and TCP ones (AR rollout/trafficrouting/istio/istio.go:285-330).
+					reasons = append(reasons, fmt.Sprintf("VirtualService %s has no HTTP routes: the controller weights its tls/tcp routes (trafficRouting.istio tlsRoutes/tcpRoutes), which the sim does not route", ref.Name))
+				}
+			}
 		}
 		if routing := canary.TrafficRouting; routing != nil {
 			for _, name := range slices.Sorted(maps.Keys(routing.Other)) {

@@ -193,6 +193,7 @@ var argoSets = []set{
 	{name: "e2e/header-routing/alb-header-route-multi-ingress", files: []source{ar("test/e2e/header-routing/alb-header-route-multi-ingress.yaml")}, want: refused("trafficRouting.managedRoutes")},
 	{name: "e2e/header-routing/istio-hr-host", files: []source{ar("test/e2e/header-routing/istio-hr-host.yaml")}, want: refused("trafficRouting.managedRoutes")},
 	{name: "e2e/mirror-route/istio-mirror-host", files: []source{ar("test/e2e/mirror-route/istio-mirror-host.yaml")}, want: refused("trafficRouting.managedRoutes")},
+	{name: "e2e/istio/istio-host-only-tls-split", files: []source{ar("test/e2e/istio/istio-host-only-tls-split.yaml")}, want: refused("trafficRouting.istio tlsRoutes/tcpRoutes")},
 	{name: "e2e/istio/istio-host-split-experiment-step", files: []source{ar("test/e2e/istio/istio-host-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "e2e/istio/istio-subset-split-experiment-step", files: []source{ar("test/e2e/istio/istio-subset-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort", files: []source{ar("test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml")}, want: refused("canary.dynamicStableScale")},
