@@ -360,3 +360,27 @@ func TestTLSOnlyVirtualService(t *testing.T) {
 		t.Errorf("a VirtualService without routes: %v", err)
 	}
 }
+
+// pingPong replaces canaryService and stableService with ALB or Istio (AR
+// pkg/apis/rollouts/validation/validation.go:241-285): valid, refused by
+// the sim by name; its own rules stay invalid input.
+func TestPingPongNeedsNoCanaryAndStableServices(t *testing.T) {
+	t.Parallel()
+	pingPong := strings.Replace(rollout, "      canaryService: demo-canary\n      stableService: demo-stable\n",
+		"      pingPong: {pingService: demo-canary, pongService: demo-stable}\n", 1)
+	m, err := decode(t, pingPong, services, validTemplate)
+	if err != nil {
+		t.Fatalf("pingPong: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "canary.pingPong") {
+		t.Errorf("pingPong: %v", err)
+	}
+	same := strings.Replace(pingPong, "pongService: demo-stable", "pongService: demo-canary", 1)
+	if _, err := decode(t, same, services, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), `pingService and pongService are both "demo-canary"`) {
+		t.Errorf("one Service for ping and pong: %v", err)
+	}
+	noServices := strings.Replace(rollout, "      canaryService: demo-canary\n      stableService: demo-stable\n", "", 1)
+	if _, err := decode(t, noServices, services, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "needs canaryService and stableService") {
+		t.Errorf("Istio host routing without Services: %v", err)
+	}
+}

@@ -110,6 +110,14 @@ type Canary struct {
 	ScaleDownDelaySeconds      *int                       `yaml:"scaleDownDelaySeconds"`
 	AbortScaleDownDelaySeconds *int                       `yaml:"abortScaleDownDelaySeconds"`
 	DynamicStableScale         bool                       `yaml:"dynamicStableScale"`
+	PingPong                   *PingPong                  `yaml:"pingPong"`
+}
+
+// PingPong names the two Services that take turns as stable and canary
+// (ALB and Istio), instead of canaryService and stableService.
+type PingPong struct {
+	PingService string `yaml:"pingService"`
+	PongService string `yaml:"pongService"`
 }
 
 // Step is one canary step.

@@ -51,12 +51,20 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if canary.TrafficRouting.MaxTrafficWeight != nil {
 			maxWeight = *canary.TrafficRouting.MaxTrafficWeight
 		}
-		// AR pkg/apis/rollouts/validation/validation.go requireCanaryStableServices:
+		// AR pkg/apis/rollouts/validation/validation.go:241-260 requireCanaryStableServices:
 		// traffic routing needs both services, except Istio with a
-		// DestinationRule (subset-level routing).
-		subsets := canary.TrafficRouting.Istio != nil && canary.TrafficRouting.Istio.DestinationRule != nil
-		if !subsets && (canary.CanaryService == "" || canary.StableService == "") {
-			ps.Add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService", rollout.Metadata.Name)
+		// DestinationRule (subset-level routing), ALB or Istio with
+		// pingPong, and plugins.
+		routing := canary.TrafficRouting
+		subsets := routing.Istio != nil && routing.Istio.DestinationRule != nil
+		has := func(router string) bool { _, ok := routing.Other[router]; return ok }
+		require := (routing.Istio != nil && !subsets && canary.PingPong == nil) || (has("alb") && canary.PingPong == nil)
+		for _, router := range []string{"smi", "apisix", "ambassador", "nginx", "appMesh", "traefik"} {
+			require = require || has(router)
+		}
+		if require && (canary.CanaryService == "" || canary.StableService == "") {
+			ps.Add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService (the controller rejects the Rollout without them; "+
+				"Istio also routes by a destinationRule's subsets, ALB and Istio by pingPong)", rollout.Metadata.Name)
 		}
 		if istio := canary.TrafficRouting.Istio; istio != nil {
 			refs := istio.VirtualServices
@@ -73,6 +81,29 @@ func validateRollout(ps *Problems, m *Manifests) {
 					continue
 				}
 				checkVirtualService(ps, file, line, m, ref, vs, canary, istio.DestinationRule != nil)
+			}
+		}
+	}
+	if pp := canary.PingPong; pp != nil {
+		// AR pkg/apis/rollouts/validation/validation.go:268-285.
+		routing := canary.TrafficRouting
+		alb, plugins := false, false
+		if routing != nil {
+			_, alb = routing.Other["alb"]
+			_, plugins = routing.Other["plugins"]
+		}
+		if routing != nil && routing.Istio == nil && !alb && !plugins {
+			ps.Add(file, line, "Rollout %s: canary.pingPong works only with the ALB or Istio router (or a plugin): the controller rejects it with this router", rollout.Metadata.Name)
+		}
+		if pp.PingService == "" || pp.PongService == "" {
+			ps.Add(file, line, "Rollout %s: canary.pingPong needs pingService and pongService", rollout.Metadata.Name)
+		} else if pp.PingService == pp.PongService {
+			ps.Add(file, line, "Rollout %s: canary.pingPong pingService and pongService are both %q: name two Services", rollout.Metadata.Name, pp.PingService)
+		}
+		if alb {
+			albSpec := routing.Other["alb"]
+			if root := scenario.Lookup(&albSpec, "rootService"); root == nil || root.Value == "" {
+				ps.Add(file, line, "Rollout %s: canary.pingPong with ALB needs trafficRouting.alb.rootService (the controller rejects it without)", rollout.Metadata.Name)
 			}
 		}
 	}
@@ -229,6 +260,12 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 				name, ref.Name, routeNames(vs))
 		}
 	}
+	// Without canary and stable Services pingPong's Services are the
+	// route's destinations (AR rollout/trafficrouting/service_helper.go:16-30).
+	canaryService, stableService := canary.CanaryService, canary.StableService
+	if canary.PingPong != nil && canaryService == "" && stableService == "" {
+		canaryService, stableService = canary.PingPong.PingService, canary.PingPong.PongService
+	}
 	for _, http := range vs.Spec.HTTP {
 		if len(routes) > 0 && !contains(routes, http.Name) {
 			continue
@@ -239,12 +276,12 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 			if subsets {
 				key = destination.Destination.Subset
 			}
-			hasCanary = hasCanary || key == canary.CanaryService || (subsets && key != "" && strings.Contains(key, "canary"))
-			hasStable = hasStable || key == canary.StableService || (subsets && key != "" && !strings.Contains(key, "canary"))
+			hasCanary = hasCanary || key == canaryService || (subsets && key != "" && strings.Contains(key, "canary"))
+			hasStable = hasStable || key == stableService || (subsets && key != "" && !strings.Contains(key, "canary"))
 		}
 		if !subsets && (!hasCanary || !hasStable) {
 			// AR rollout/trafficrouting/istio/istio.go validateVirtualServiceHTTPRouteDestinations.
-			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canary.CanaryService, canary.StableService)
+			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canaryService, stableService)
 		}
 	}
 }
@@ -454,6 +491,9 @@ func (m *Manifests) Unsupported() error {
 			if step.SetMirrorRoute != nil {
 				reasons = append(reasons, fmt.Sprintf("step %d: setMirrorRoute (the sim does not mirror)", i))
 			}
+		}
+		if canary.PingPong != nil {
+			reasons = append(reasons, "canary.pingPong (two Services taking turns as stable and canary)")
 		}
 		if canary.DynamicStableScale {
 			// On abort the controller steps the weight back as the stable
