@@ -285,29 +285,16 @@ func TestExpandPathsPicksScenariosByKind(t *testing.T) {
 	}
 }
 
-// A Canary that names no provider gets the mesh Flagger was installed
-// with, which the scenario must state; the statement is Flagger's only.
-func TestMeshProviderIsStated(t *testing.T) {
+// spec.meshProvider is Flagger's alone; its value and whether the Canary
+// needs it are controller/flagger's rules (TestMeshProvider there).
+func TestMeshProviderIsFlaggers(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ meshProvider, want string }{
-		{"", "names no spec.provider, so it gets the mesh Flagger was installed with"},
-		{"nginx", `meshProvider "nginx": canarylab models istio and linkerd`},
-		{"istio", ""},
-	} {
-		data, err := os.ReadFile("../conformance/flagger-good-release-promoted.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := strings.Replace(string(data), "meshProvider: istio", "meshProvider: "+tc.meshProvider, 1)
-		if tc.meshProvider == "" {
-			text = strings.Replace(string(data), "meshProvider: istio", "", 1)
-		}
-		_, err = Parse(filepath.Join("..", "conformance", "mesh.yaml"), []byte(text))
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("meshProvider %q: %v", tc.meshProvider, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("meshProvider %q: err = %v, want %s", tc.meshProvider, err, tc.want)
-		}
+	data, err := os.ReadFile("../conformance/weighted-steps-promote.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  controller: argo-rollouts\n", "  controller: argo-rollouts\n  meshProvider: istio\n", 1)
+	if _, err := Parse(filepath.Join("..", "conformance", "mesh.yaml"), []byte(text)); err == nil || !strings.Contains(err.Error(), "a argo-rollouts scenario has none") {
+		t.Errorf("meshProvider on an Argo Rollouts scenario: %v", err)
 	}
 }

@@ -182,6 +182,9 @@ type Manifests struct {
 	// Declared are the webhooks the scenario answers (spec.stubs): name
 	// to whether the answer is pass.
 	Declared map[string]bool
+	// MeshProvider is the scenario's spec.meshProvider: the -mesh-provider
+	// Flagger was installed with, the provider of a Canary that names none.
+	MeshProvider string
 }
 
 // DecodeScenario is Decode with the scenario's declared answers: each
@@ -189,9 +192,30 @@ type Manifests struct {
 // only the loadtester it emulates).
 func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 	m, err := Decode(sc.Documents)
-	if err != nil || sc.Spec.Stubs == nil {
+	if err != nil {
 		return m, err
 	}
+	var ps Problems
+	m.MeshProvider = sc.Spec.MeshProvider
+	switch {
+	case sc.Spec.MeshProvider != "" && !contains(providers, sc.Spec.MeshProvider):
+		ps.Add(sc.Path, sc.Line("spec.meshProvider"), "meshProvider %q is not a provider Flagger knows: its -mesh-provider is one of %s (FL cmd/flagger/main.go:115)",
+			sc.Spec.MeshProvider, strings.Join(providers, ", "))
+	case sc.Spec.MeshProvider == "" && m.Canary.Spec.Provider == "":
+		// The Canary gets the mesh Flagger was installed with (FL
+		// pkg/controller/scheduler.go:176-180), which only the scenario can
+		// say; canarylab does not assume one.
+		ps.AddAt(m.CanaryWhere, "Canary %s names no spec.provider, so it gets the mesh Flagger was installed with: state it as the scenario's spec.meshProvider "+
+			"(Flagger's -mesh-provider: istio, linkerd, or another provider Flagger has)", m.Canary.Metadata.Name)
+	}
+	if sc.Spec.Stubs != nil {
+		m.declare(&ps, sc)
+	}
+	return m, ps.Err()
+}
+
+// declare records the scenario's declared webhook answers.
+func (m *Manifests) declare(ps *Problems, sc *scenario.Scenario) {
 	hooks := map[string]Webhook{}
 	var names []string
 	if m.Canary.Spec.Analysis != nil {
@@ -200,7 +224,6 @@ func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 			names = append(names, hook.Name)
 		}
 	}
-	var ps Problems
 	m.Declared = map[string]bool{}
 	for i, stub := range sc.Spec.Stubs.Webhooks {
 		hook, ok := hooks[stub.Name]
@@ -214,7 +237,6 @@ func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 			m.Declared[stub.Name] = stub.Answer == scenario.AnswerPass
 		}
 	}
-	return m, ps.Err()
 }
 
 // TaskKey identifies a loadtester task by what Flagger posts of it (the
@@ -511,9 +533,10 @@ var ErrUnsupported = fmt.Errorf("not modelled by the sim backend")
 func (m *Manifests) Unsupported() error {
 	var reasons []string
 	spec := m.Canary.Spec
-	switch spec.Provider {
-	case "", "istio", "linkerd", "smi:v1alpha1:linkerd":
-	default:
+	switch {
+	case spec.Provider == "" && m.MeshProvider != "" && MeshFor(&m.Canary, m.MeshProvider) != MeshIstio && MeshFor(&m.Canary, m.MeshProvider) != MeshLinkerd:
+		reasons = append(reasons, fmt.Sprintf("meshProvider %q, the provider of a Canary that names none (the sim models the istio and linkerd routers)", m.MeshProvider))
+	case spec.Provider != "" && MeshFor(&m.Canary, "") != MeshIstio && MeshFor(&m.Canary, "") != MeshLinkerd:
 		reasons = append(reasons, fmt.Sprintf("provider %q (the sim models the istio and linkerd routers)", spec.Provider))
 	}
 	if spec.AutoscalerRef != nil {

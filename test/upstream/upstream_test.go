@@ -48,6 +48,14 @@ func flBlock(path string, n int) source {
 	return source{module: flaggerModule, path: path, block: n}
 }
 
+// flMetrics is the MetricTemplates of a shell file (the e2e scripts'
+// shared test-utils.sh), without a Canary.
+func flMetrics(path string) source {
+	return source{module: flaggerModule, path: path, block: metricsOnly}
+}
+
+const metricsOnly = -1
+
 // want is how a set ends: an outcome (exit 0, the scenario expects it), or
 // an exit code and a text stderr must hold (the refused feature or the
 // invalid field).
@@ -92,6 +100,9 @@ var (
 	clusterTemplates  = ar("examples/cluster-analysis-templates.yaml")
 	podinfoTutorial   = []source{fl("kustomize/podinfo/deployment.yaml"), fl("kustomize/podinfo/hpa.yaml")}
 	podinfoE2E        = []source{fl("test/workloads/deployment.yaml"), fl("test/workloads/secret.yaml")}
+	// gatewayAPIMetrics are the MetricTemplates test/gatewayapi/run.sh
+	// creates (test-utils.sh) before its scripts' Canaries.
+	gatewayAPIMetrics = flMetrics("test/gatewayapi/test-utils.sh")
 )
 
 func with(base []source, more ...source) []source {
@@ -212,6 +223,9 @@ const (
 	istioAB         = "docs/gitbook/tutorials/istio-ab-testing.md"
 	linkerdTutorial = "docs/gitbook/tutorials/linkerd-progressive-delivery.md"
 	istioE2E        = "test/istio/test-canary.sh"
+	// gatewayAPITutorial holds 4 Canaries, then 5 fragments of one (the
+	// fields a section changes, the rest "omitted for brevity").
+	gatewayAPITutorial = "docs/gitbook/tutorials/gatewayapi-progressive-delivery.md"
 )
 
 // flaggerSets are Flagger's tutorials (with kustomize/podinfo, which they
@@ -231,6 +245,17 @@ var flaggerSets = []set{
 	{name: "tutorial traefik-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/traefik-progressive-delivery.md", 1)), want: refused(`provider "traefik"`)},
 	{name: "tutorial kubernetes-blue-green", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/kubernetes-blue-green.md", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "tutorial keda-scaledobject", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/keda-scaledobject.md", 1)), want: refused(`provider "kubernetes"`)},
+	{name: "tutorial contour-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/contour-progressive-delivery.md", 1)), mesh: "contour", want: refused(`meshProvider "contour"`)},
+	{name: "tutorial kuma-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/kuma-progressive-delivery.md", 1)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 1", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 1)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 2", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 2)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 3", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 3)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 4", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 4)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 5", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 5)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 6", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 6)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 7", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 7)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 8", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 8)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 9", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 9)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
 	{name: "tutorial prometheus-operator", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/prometheus-operator.md", 1)), want: refused(`provider "kubernetes"`)},
 
 	// test/*/ e2e scripts
@@ -252,6 +277,17 @@ var flaggerSets = []set{
 	{name: "e2e keda test-scaledobject", files: with(podinfoE2E, flBlock("test/keda/test-scaledobject.sh", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "e2e kubernetes test-deployment", files: with(podinfoE2E, flBlock("test/kubernetes/test-deployment.sh", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "e2e kubernetes test-hpa", files: with(podinfoE2E, flBlock("test/kubernetes/test-hpa.sh", 1)), want: refused(`provider "kubernetes"`)},
+	{name: "e2e gatewayapi test-canary 1", files: with(podinfoE2E, flBlock("test/gatewayapi/test-canary.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-canary 2", files: with(podinfoE2E, flBlock("test/gatewayapi/test-canary.sh", 2), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-ab", files: with(podinfoE2E, flBlock("test/gatewayapi/test-ab.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-bg", files: with(podinfoE2E, flBlock("test/gatewayapi/test-bg.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-session-affinity", files: with(podinfoE2E, flBlock("test/gatewayapi/test-session-affinity.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e kuma test-canary 1", files: with(podinfoE2E, flBlock("test/kuma/test-canary.sh", 1)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "e2e kuma test-canary 2", files: with(podinfoE2E, flBlock("test/kuma/test-canary.sh", 2)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "e2e nginx test-canary 1", files: with(podinfoE2E, flBlock("test/nginx/test-canary.sh", 1)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-canary 2", files: with(podinfoE2E, flBlock("test/nginx/test-canary.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-lifecycle 1", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 1)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-lifecycle 2", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
 	{name: "e2e skipper test-canary", files: with(podinfoE2E, flBlock("test/skipper/test-canary.sh", 1)), want: refused(`provider "skipper"`)},
 	{name: "e2e traefik test-canary", files: with(podinfoE2E, flBlock("test/traefik/test-canary.sh", 1)), want: refused(`provider "traefik"`)},
 }
@@ -370,7 +406,7 @@ func firstImage(t *testing.T, manifests []string) string {
 
 var (
 	markdownYAML = regexp.MustCompile("(?ms)^```ya?ml[^\\n]*\\n(.*?)^```")
-	heredoc      = regexp.MustCompile(`(?ms)<<\s*'?EOF'?[^\n]*\n(.*?)^EOF`)
+	heredoc      = regexp.MustCompile(`(?ms)<<\s*'?EOF'?[^\n]*\n(.*?)^[ \t]*EOF`)
 	canaryKind   = regexp.MustCompile(`(?m)^kind: Canary\s*$`)
 	apiVersion   = regexp.MustCompile(`(?m)^apiVersion: `)
 	metricKind   = regexp.MustCompile(`(?m)^kind: MetricTemplate\s*$`)
@@ -397,21 +433,28 @@ func materialize(t *testing.T, dirs map[string]string, src source, dir string, i
 	var metrics []string
 	n := 0
 	for _, b := range blocks {
+		text := dedent(b[1])
 		switch {
-		case canaryKind.MatchString(b[1]) && apiVersion.MatchString(b[1]):
+		case canaryKind.MatchString(text) && apiVersion.MatchString(text):
 			if n++; n == src.block {
-				canary = b[1]
+				canary = text
 			}
-		case metricKind.MatchString(b[1]):
-			metrics = append(metrics, b[1])
+		case metricKind.MatchString(text):
+			metrics = append(metrics, text)
 		}
 	}
-	if canary == "" {
+	var out []string
+	switch {
+	case src.block == metricsOnly && len(metrics) == 0:
+		t.Fatalf("%s holds no MetricTemplate blocks", path)
+	case src.block == metricsOnly:
+	case canary == "":
 		t.Fatalf("%s holds %d Canary blocks, not %d", path, n, src.block)
-	}
-	out := []string{filepath.Join(dir, fmt.Sprintf("%d-canary.yaml", i))}
-	if err := os.WriteFile(out[0], []byte(canary), 0o644); err != nil {
-		t.Fatal(err)
+	default:
+		out = append(out, filepath.Join(dir, fmt.Sprintf("%d-canary.yaml", i)))
+		if err := os.WriteFile(out[0], []byte(canary), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(metrics) > 0 {
 		extra := filepath.Join(dir, fmt.Sprintf("%d-metrictemplates.yaml", i))
@@ -421,6 +464,20 @@ func materialize(t *testing.T, dirs map[string]string, src source, dir string, i
 		out = append(out, extra)
 	}
 	return out
+}
+
+// dedent removes the indentation of a heredoc written inside a shell
+// function: that of its first line, from every line.
+func dedent(text string) string {
+	indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+	if indent == "" {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		lines[i] = strings.TrimPrefix(line, indent)
+	}
+	return strings.Join(lines, "\n")
 }
 
 var (
