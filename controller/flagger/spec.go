@@ -385,7 +385,9 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	case spec.TargetRef.APIVersion == "" || spec.TargetRef.Kind == "" || spec.TargetRef.Name == "":
 		ps.AddAt(where, "Canary %s: spec.targetRef needs apiVersion, kind and name", name)
 	case spec.TargetRef.Kind != "Deployment":
-		ps.AddAt(where, "Canary %s: targetRef kind %q: the sim models Deployment targets (DaemonSet and Service targets are not modelled)", name, spec.TargetRef.Kind)
+		// DaemonSet or Service (the CRD's enum admits no other kind): valid
+		// targets Flagger has controllers for (FL pkg/canary/factory.go:84-97),
+		// which the sim does not model (Unsupported names them).
 	default:
 		target, ok := deployments[spec.TargetRef.Name]
 		if !ok {
@@ -404,9 +406,14 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 			ps.AddAt(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
 		}
 	}
-	if spec.Service == nil {
-		ps.AddAt(where, "Canary %s: spec.service is required: Flagger creates the Services and routing from it", name)
-	} else if spec.Service.Port == nil {
+	if spec.Service == nil && !IsKnativeTarget(spec.TargetRef) {
+		// The CRD requires only targetRef and analysis (FL
+		// artifacts/flagger/crd.yaml:81-83), but for a workload target Flagger
+		// creates the apex, primary and canary Services from spec.service
+		// (FL pkg/router/kubernetes_default.go:90-115): without it their port
+		// is 0, which the API server refuses. A Knative Service brings its own.
+		ps.AddAt(where, "Canary %s: spec.service is missing: Flagger creates the Services and routing of a %s target from it (spec.service.port at least)", name, spec.TargetRef.Kind)
+	} else if spec.Service != nil && spec.Service.Port == nil {
 		ps.AddAt(where, "Canary %s: spec.service.port is required (FL artifacts/flagger/crd.yaml:200)", name)
 	}
 	analysis := spec.Analysis
@@ -539,6 +546,15 @@ func (m *Manifests) Unsupported() error {
 	case spec.Provider != "" && MeshFor(&m.Canary, "") != MeshIstio && MeshFor(&m.Canary, "") != MeshLinkerd:
 		reasons = append(reasons, fmt.Sprintf("provider %q (the sim models the istio and linkerd routers)", spec.Provider))
 	}
+	switch target := spec.TargetRef; {
+	case target == nil:
+	case IsKnativeTarget(target):
+		reasons = append(reasons, fmt.Sprintf("targetRef Knative Service %s (serving.knative.dev/v1: Flagger's Knative controller routes by Knative revisions, FL pkg/canary/knative_controller.go)", target.Name))
+	case target.Kind == "Service":
+		reasons = append(reasons, fmt.Sprintf("targetRef Service %s (Flagger's ClusterIP Service target, FL pkg/canary/service_controller.go)", target.Name))
+	case target.Kind == "DaemonSet":
+		reasons = append(reasons, fmt.Sprintf("targetRef DaemonSet %s (the sim models Deployment targets; Flagger's DaemonSet controller is FL pkg/canary/daemonset_controller.go)", target.Name))
+	}
 	if spec.AutoscalerRef != nil {
 		reasons = append(reasons, "autoscalerRef (HPA-driven replica counts)")
 	}
@@ -651,6 +667,13 @@ const (
 	MeshIstio   = "istio"
 	MeshLinkerd = "linkerd"
 )
+
+// IsKnativeTarget is LocalObjectReference.IsKnativeService (FL
+// pkg/apis/flagger/v1beta1/canary.go:517-523): a Service of
+// serving.knative.dev/v1.
+func IsKnativeTarget(ref *Reference) bool {
+	return ref != nil && ref.Kind == "Service" && ref.APIVersion == "serving.knative.dev/v1"
+}
 
 // ServiceNames are the apex, primary and canary Service names (FL
 // pkg/apis/flagger/v1beta1/canary.go:608-616 GetServiceNames).

@@ -64,3 +64,78 @@ func TestMeshProvider(t *testing.T) {
 		}
 	}
 }
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo}
+spec:
+  selector: {matchLabels: {app: demo}}
+  template:
+    metadata: {labels: {app: demo}}
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+`
+
+// canary is a valid Istio Canary of the Deployment above; targetRef and
+// service are replaced by the cases.
+const canary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: demo}
+spec:
+  provider: istio
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}
+  service: {port: 80, targetPort: 8080}
+  analysis:
+    interval: 10s
+    threshold: 2
+    maxWeight: 50
+    stepWeight: 25
+`
+
+func decode(t *testing.T, documents ...string) (*Manifests, error) {
+	t.Helper()
+	docs, err := scenario.SplitDocuments("manifests.yaml", []byte(strings.Join(documents, "\n---\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Decode(docs)
+}
+
+// Flagger has controllers for Deployment, DaemonSet and Service targets, a
+// Knative Service among them (FL pkg/canary/factory.go:84-97): valid, and
+// refused by the sim naming the target; a Knative target needs no
+// spec.service (FL artifacts/flagger/crd.yaml:81-83). The CRD admits no
+// other kind.
+func TestTargetKinds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, from, to   string
+		invalid, refused string
+	}{
+		{"Deployment", "", "", "", ""},
+		{"DaemonSet", "kind: Deployment, name: demo}", "kind: DaemonSet, name: demo}", "", "targetRef DaemonSet demo"},
+		{"Knative Service without spec.service", "  targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}\n  service: {port: 80, targetPort: 8080}\n",
+			"  targetRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: demo}\n", "", "targetRef Knative Service demo"},
+		{"ClusterIP Service", "apiVersion: apps/v1, kind: Deployment", "apiVersion: v1, kind: Service", "", "targetRef Service demo"},
+		{"Deployment without spec.service", "  service: {port: 80, targetPort: 8080}\n", "", "spec.service is missing: Flagger creates the Services and routing of a Deployment target", ""},
+		{"StatefulSet", "kind: Deployment, name: demo}", "kind: StatefulSet, name: demo}", `spec.targetRef.kind: Unsupported value: "StatefulSet": supported values: "DaemonSet", "Deployment", "Service"`, ""},
+	} {
+		m, err := decode(t, deployment, strings.Replace(canary, tc.from, tc.to, 1))
+		if tc.invalid != "" {
+			if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), tc.invalid) || !strings.Contains(err.Error(), "manifests.yaml:") {
+				t.Errorf("%s: err = %v, want invalid: %s", tc.name, err, tc.invalid)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		switch unsupported := m.Unsupported(); {
+		case tc.refused == "" && unsupported != nil:
+			t.Errorf("%s: %v", tc.name, unsupported)
+		case tc.refused != "" && (!errors.Is(unsupported, ErrUnsupported) || !strings.Contains(unsupported.Error(), tc.refused)):
+			t.Errorf("%s: unsupported = %v, want %s", tc.name, unsupported, tc.refused)
+		}
+	}
+}

@@ -100,6 +100,7 @@ var (
 	clusterTemplates  = ar("examples/cluster-analysis-templates.yaml")
 	podinfoTutorial   = []source{fl("kustomize/podinfo/deployment.yaml"), fl("kustomize/podinfo/hpa.yaml")}
 	podinfoE2E        = []source{fl("test/workloads/deployment.yaml"), fl("test/workloads/secret.yaml")}
+	podinfoDaemonSet  = []source{fl("test/workloads/daemonset.yaml"), fl("test/workloads/secret.yaml")}
 	// gatewayAPIMetrics are the MetricTemplates test/gatewayapi/run.sh
 	// creates (test-utils.sh) before its scripts' Canaries.
 	gatewayAPIMetrics = flMetrics("test/gatewayapi/test-utils.sh")
@@ -256,6 +257,7 @@ var flaggerSets = []set{
 	{name: "tutorial gatewayapi-progressive-delivery fragment 7", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 7)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
 	{name: "tutorial gatewayapi-progressive-delivery fragment 8", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 8)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
 	{name: "tutorial gatewayapi-progressive-delivery fragment 9", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 9)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial knative-progressive-delivery", files: []source{flBlock("docs/gitbook/tutorials/knative-progressive-delivery.md", 1)}, want: refused("targetRef Knative Service podinfo")},
 	{name: "tutorial prometheus-operator", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/prometheus-operator.md", 1)), want: refused(`provider "kubernetes"`)},
 
 	// test/*/ e2e scripts
@@ -288,6 +290,10 @@ var flaggerSets = []set{
 	{name: "e2e nginx test-canary 2", files: with(podinfoE2E, flBlock("test/nginx/test-canary.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
 	{name: "e2e nginx test-lifecycle 1", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 1)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
 	{name: "e2e nginx test-lifecycle 2", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e kubernetes test-daemonset 1", files: with(podinfoDaemonSet, flBlock("test/kubernetes/test-daemonset.sh", 1)), want: refused("targetRef DaemonSet podinfo-ds")},
+	{name: "e2e kubernetes test-daemonset 2", files: with(podinfoDaemonSet, flBlock("test/kubernetes/test-daemonset.sh", 2)), want: refused("targetRef DaemonSet podinfo-ds")},
+	{name: "e2e knative test-canary 1", files: []source{flBlock("test/knative/test-canary.sh", 1)}, want: refused("targetRef Knative Service podinfo")},
+	{name: "e2e knative test-canary 2", files: []source{flBlock("test/knative/test-canary.sh", 2)}, want: refused("targetRef Knative Service podinfo")},
 	{name: "e2e skipper test-canary", files: with(podinfoE2E, flBlock("test/skipper/test-canary.sh", 1)), want: refused(`provider "skipper"`)},
 	{name: "e2e traefik test-canary", files: with(podinfoE2E, flBlock("test/traefik/test-canary.sh", 1)), want: refused(`provider "traefik"`)},
 }
