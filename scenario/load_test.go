@@ -298,3 +298,28 @@ func TestMeshProviderIsFlaggers(t *testing.T) {
 		t.Errorf("meshProvider on an Argo Rollouts scenario: %v", err)
 	}
 }
+
+// A scenario replays exactly one Rollout, except that a set whose workload
+// is a standalone Experiment loads: it is valid input the controller runs,
+// which the Argo Rollouts model refuses by name (exit 3), not invalid.
+func TestStandaloneExperimentLoads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	experiment := "apiVersion: argoproj.io/v1alpha1\nkind: Experiment\nmetadata: {name: probe}\nspec:\n  templates: []\n"
+	service := "apiVersion: v1\nkind: Service\nmetadata: {name: demo}\n"
+	for name, text := range map[string]string{"experiment.yaml": experiment, "service.yaml": service} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scenario := func(manifest string) string {
+		return "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\nmetadata: {name: probe}\nspec:\n  controller: argo-rollouts\n  manifests: [" + manifest +
+			"]\n  stable: canarylab/demo:blue\n  release: canarylab/demo:green\n  expect: {outcome: promoted}\n"
+	}
+	if _, err := Parse(filepath.Join(dir, "scenario.yaml"), []byte(scenario("experiment.yaml"))); err != nil {
+		t.Errorf("a standalone Experiment: %v", err)
+	}
+	if _, err := Parse(filepath.Join(dir, "scenario.yaml"), []byte(scenario("service.yaml"))); err == nil || !strings.Contains(err.Error(), "the manifests hold 0 Rollout objects") {
+		t.Errorf("no Rollout and no Experiment: %v", err)
+	}
+}

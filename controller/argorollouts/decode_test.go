@@ -384,3 +384,33 @@ func TestPingPongNeedsNoCanaryAndStableServices(t *testing.T) {
 		t.Errorf("Istio host routing without Services: %v", err)
 	}
 }
+
+// A set whose only workload is an Experiment (examples/experiment-with-analysis)
+// is valid input the controller runs; canarylab replays Rollouts, so it is
+// refused naming the Experiment.
+func TestStandaloneExperimentIsRefused(t *testing.T) {
+	t.Parallel()
+	experiment := `apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata: {name: probe}
+spec:
+  duration: 1m
+  templates:
+    - name: baseline
+      selector: {matchLabels: {app: probe}}
+      template:
+        metadata: {labels: {app: probe}}
+        spec:
+          containers: [{name: demo, image: canarylab/demo:blue}]
+`
+	m, err := decode(t, experiment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Experiment probe (manifests.yaml:1): a standalone Experiment, with no Rollout") {
+		t.Errorf("a standalone Experiment: %v", err)
+	}
+	if m, err := decode(t, rollout, services, validTemplate, experiment); err != nil || m.StandaloneExperiment() != "" {
+		t.Errorf("an Experiment beside a Rollout: %v, %q", err, m.StandaloneExperiment())
+	}
+}

@@ -343,6 +343,9 @@ type Manifests struct {
 	// decoded) with stringData written over it, as the API server stores them.
 	Secrets   map[string]*Secret
 	Namespace string
+	// Experiments are the manifests' Experiments (file:line by name), read
+	// only to refuse a set whose workload is a standalone Experiment.
+	Experiments map[string]string
 	// Declared are the metrics the scenario answers (spec.stubs), by name.
 	Declared map[string]scenario.MetricStub
 }
@@ -421,6 +424,11 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 			m.VirtualServices[document.Name] = vs
 		case "Service":
 			m.Services[document.Name] = true
+		case "Experiment":
+			if m.Experiments == nil {
+				m.Experiments = map[string]string{}
+			}
+			m.Experiments[document.Name] = document.Where()
 		case "Secret":
 			secret, err := decodeSecret(document)
 			if err != nil {

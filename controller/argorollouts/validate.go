@@ -469,6 +469,9 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 
 // Unsupported lists what the manifests use that the sim does not model.
 func (m *Manifests) Unsupported() error {
+	if standalone := m.StandaloneExperiment(); standalone != "" {
+		return fmt.Errorf("%w: %s", ErrUnsupported, standalone)
+	}
 	var reasons []string
 	spec := m.Rollout.Spec
 	if spec.WorkloadRef != nil {
@@ -541,6 +544,23 @@ func (m *Manifests) Unsupported() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s; run it with --backend local, which runs the real controller", ErrUnsupported, strings.Join(reasons, "; "))
+}
+
+// StandaloneExperiment says why a set whose workload is an Experiment,
+// with no Rollout, cannot be replayed; "" for a set with a Rollout. Such an
+// Experiment runs its ReplicaSets and analyses on its own (AR
+// experiments/experiment.go), and canarylab replays a Rollout's release on
+// every backend.
+func (m *Manifests) StandaloneExperiment() string {
+	if m.RolloutWhere != "" || len(m.Experiments) == 0 {
+		return ""
+	}
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(m.Experiments)) {
+		names = append(names, fmt.Sprintf("Experiment %s (%s)", name, m.Experiments[name]))
+	}
+	return strings.Join(names, ", ") + ": a standalone Experiment, with no Rollout: canarylab replays the release of a Rollout, on every backend; " +
+		"an Experiment runs as a Rollout's experiment step (which --backend local runs)"
 }
 
 // unresolvableArgs names the template args the Rollout's analyses use
