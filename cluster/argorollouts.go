@@ -27,6 +27,11 @@ func Decode(sc *scenario.Scenario, backend string) (*argorollouts.Manifests, []O
 	if err != nil {
 		return nil, nil, err
 	}
+	if m.RolloutWhere == "" {
+		// A standalone Experiment (the only set without a Rollout that
+		// decodes): nothing of canarylab's to drive.
+		return nil, nil, fmt.Errorf("%w: %s", runner.ErrBackend, m.StandaloneExperiment())
+	}
 	if m.Rollout.Spec.Strategy.Canary == nil {
 		return nil, nil, fmt.Errorf("%w: %s: the %s backend drives canary Rollouts; blueGreen is not driven yet", runner.ErrBackend, m.RolloutWhere, backend)
 	}

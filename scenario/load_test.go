@@ -285,29 +285,41 @@ func TestExpandPathsPicksScenariosByKind(t *testing.T) {
 	}
 }
 
-// A Canary that names no provider gets the mesh Flagger was installed
-// with, which the scenario must state; the statement is Flagger's only.
-func TestMeshProviderIsStated(t *testing.T) {
+// spec.meshProvider is Flagger's alone; its value and whether the Canary
+// needs it are controller/flagger's rules (TestMeshProvider there).
+func TestMeshProviderIsFlaggers(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ meshProvider, want string }{
-		{"", "names no spec.provider, so it gets the mesh Flagger was installed with"},
-		{"nginx", `meshProvider "nginx": canarylab models istio and linkerd`},
-		{"istio", ""},
-	} {
-		data, err := os.ReadFile("../conformance/flagger-good-release-promoted.yaml")
-		if err != nil {
+	data, err := os.ReadFile("../conformance/weighted-steps-promote.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  controller: argo-rollouts\n", "  controller: argo-rollouts\n  meshProvider: istio\n", 1)
+	if _, err := Parse(filepath.Join("..", "conformance", "mesh.yaml"), []byte(text)); err == nil || !strings.Contains(err.Error(), "a argo-rollouts scenario has none") {
+		t.Errorf("meshProvider on an Argo Rollouts scenario: %v", err)
+	}
+}
+
+// A scenario replays exactly one Rollout, except that a set whose workload
+// is a standalone Experiment loads: it is valid input the controller runs,
+// which the Argo Rollouts model refuses by name (exit 3), not invalid.
+func TestStandaloneExperimentLoads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	experiment := "apiVersion: argoproj.io/v1alpha1\nkind: Experiment\nmetadata: {name: probe}\nspec:\n  templates: []\n"
+	service := "apiVersion: v1\nkind: Service\nmetadata: {name: demo}\n"
+	for name, text := range map[string]string{"experiment.yaml": experiment, "service.yaml": service} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		text := strings.Replace(string(data), "meshProvider: istio", "meshProvider: "+tc.meshProvider, 1)
-		if tc.meshProvider == "" {
-			text = strings.Replace(string(data), "meshProvider: istio", "", 1)
-		}
-		_, err = Parse(filepath.Join("..", "conformance", "mesh.yaml"), []byte(text))
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("meshProvider %q: %v", tc.meshProvider, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("meshProvider %q: err = %v, want %s", tc.meshProvider, err, tc.want)
-		}
+	}
+	scenario := func(manifest string) string {
+		return "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\nmetadata: {name: probe}\nspec:\n  controller: argo-rollouts\n  manifests: [" + manifest +
+			"]\n  stable: canarylab/demo:blue\n  release: canarylab/demo:green\n  expect: {outcome: promoted}\n"
+	}
+	if _, err := Parse(filepath.Join(dir, "scenario.yaml"), []byte(scenario("experiment.yaml"))); err != nil {
+		t.Errorf("a standalone Experiment: %v", err)
+	}
+	if _, err := Parse(filepath.Join(dir, "scenario.yaml"), []byte(scenario("service.yaml"))); err == nil || !strings.Contains(err.Error(), "the manifests hold 0 Rollout objects") {
+		t.Errorf("no Rollout and no Experiment: %v", err)
 	}
 }

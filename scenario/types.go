@@ -142,8 +142,9 @@ type Metadata struct {
 type Spec struct {
 	Controller string `yaml:"controller" json:"controller"`
 	// MeshProvider is the mesh Flagger was installed with (its
-	// -mesh-provider): istio or linkerd. A Canary's spec.provider wins; a
-	// flagger scenario whose Canary names none must state it.
+	// -mesh-provider): one of Flagger's providers, of which the sim models
+	// istio and linkerd. A Canary's spec.provider wins; a flagger scenario
+	// whose Canary names none must state it (controller/flagger checks both).
 	MeshProvider string            `yaml:"meshProvider,omitempty" json:"meshProvider,omitempty"`
 	Manifests    []string          `yaml:"manifests" json:"manifests"`
 	Stable       string            `yaml:"stable" json:"stable"`

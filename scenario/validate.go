@@ -49,8 +49,6 @@ func (sc *Scenario) validate(ps *problems) {
 	case spec.MeshProvider == "":
 	case spec.Controller != ControllerFlagger:
 		ps.add(file, at("spec.meshProvider"), "meshProvider is the mesh Flagger was installed with: a %s scenario has none", spec.Controller)
-	case spec.MeshProvider != "istio" && spec.MeshProvider != "linkerd":
-		ps.add(file, at("spec.meshProvider"), "meshProvider %q: canarylab models istio and linkerd", spec.MeshProvider)
 	}
 	if spec.Controller != ControllerArgoRollouts && spec.Controller != ControllerFlagger {
 		ps.add(file, at("spec.controller"), "unknown controller %q: use %s or %s", spec.Controller, ControllerArgoRollouts, ControllerFlagger)
@@ -427,27 +425,21 @@ func (sc *Scenario) loadManifests(ps *problems) {
 	if sc.Spec.Controller == ControllerFlagger {
 		workload = "Canary"
 	}
-	count := 0
+	count, experiments := 0, 0
 	for _, document := range sc.Documents {
-		if document.Kind == workload {
+		switch document.Kind {
+		case workload:
 			count++
-			sc.checkMeshProvider(ps, document)
+		case "Experiment":
+			experiments++
 		}
 	}
-	if count != 1 {
+	switch {
+	case count == 0 && experiments > 0 && sc.Spec.Controller == ControllerArgoRollouts:
+		// A standalone Experiment is valid input the controller runs;
+		// controller/argorollouts refuses it by name (exit 3).
+	case count != 1:
 		ps.add(sc.Path, sc.Line("spec.manifests"), "the manifests hold %d %s objects: a %s scenario replays exactly one", count, workload, sc.Spec.Controller)
-	}
-}
-
-// checkMeshProvider: a Canary that names no provider gets the mesh Flagger
-// was installed with (its -mesh-provider), which only the scenario can
-// say; canarylab does not assume one.
-func (sc *Scenario) checkMeshProvider(ps *problems, canary Document) {
-	if canary.Kind != "Canary" || sc.Spec.MeshProvider != "" {
-		return
-	}
-	if provider := Lookup(canary.Node, "spec", "provider"); provider == nil || provider.Value == "" {
-		ps.add(canary.File, canary.Line, "Canary %s names no spec.provider, so it gets the mesh Flagger was installed with: state it as the scenario's spec.meshProvider (istio or linkerd, Flagger's -mesh-provider)", canary.Name)
 	}
 }
 

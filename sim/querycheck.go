@@ -35,6 +35,11 @@ func QueryWarnings(sc *scenario.Scenario) ([]string, error) {
 			return nil, err
 		}
 		mesh = flagger.MeshFor(&m.Canary, sc.Spec.MeshProvider)
+		if mesh != flagger.MeshIstio && mesh != flagger.MeshLinkerd {
+			// A router the sim does not model (refused as unsupported): its
+			// telemetry is not canarylab's to judge.
+			return nil, nil
+		}
 		for key, template := range m.Templates {
 			queries = append(queries, namedQuery{"MetricTemplate " + key, template.Spec.Query})
 		}

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -309,4 +310,67 @@ func mustAbs(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// A template arg with valueFrom.secretKeyRef takes the Secret's value
+// when the run measures, over a value the Rollout passes (AR
+// analysis/analysis.go:265-287): the query below matches the canary only
+// with the Secret's value, so a bad release rolls back on its errors and a
+// good one is promoted. Without the Secret the sim refuses the set (exit
+// 3): the real controller's AnalysisRun would end Error.
+func TestTemplateArgFromSecret(t *testing.T) {
+	t.Parallel()
+	template := `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  args:
+    - name: service
+      valueFrom: {secretKeyRef: {name: analysis, key: service}}
+  metrics:
+    - name: rate
+      interval: 10s
+      count: 3
+      successCondition: result[0] >= 0.95
+      provider:
+        prometheus:
+          query: sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[1m])) / sum(irate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}"}[1m]))
+`
+	secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: analysis}\ndata:\n  service: ZGVtby1jYW5hcnkuKg==\n" // demo-canary.*
+	stringData := "apiVersion: v1\nkind: Secret\nmetadata: {name: analysis}\ndata:\n  service: bm9uZQ==\nstringData:\n  service: demo-canary.*\n"
+	// The Rollout passes a value that matches nothing: the Secret's wins.
+	steps := "        - setWeight: 25\n        - analysis: {templates: [{templateName: rate}], args: [{name: service, value: nothing}]}\n"
+	res := runManifests(t, "canarylab/demo:green", "", "promoted", rollout("", steps), services, template, secret)
+	if phases := events(res, result.AnalysisRunCompleted); len(phases) != 1 || phases[0].Phase != "Successful" {
+		t.Errorf("analysis runs %+v, want one Successful:\n%s", phases, timeline(res))
+	}
+	res = runManifests(t, "canarylab/demo:bad-15", "", "rolled-back", rollout("", steps), services, template, stringData)
+	if phases := events(res, result.AnalysisRunCompleted); len(phases) != 1 || phases[0].Phase != "Failed" {
+		t.Errorf("a bad release measured through the Secret's value: analysis runs %+v:\n%s", phases, timeline(res))
+	}
+
+	for name, manifests := range map[string][]string{
+		`secrets "analysis" not found`:                      {rollout("", steps), services, template},
+		`key 'service' does not exist in secret 'analysis'`: {rollout("", steps), services, template, strings.Replace(secret, "service:", "other:", 1)},
+	} {
+		dir := t.TempDir()
+		var paths []string
+		for i, manifest := range manifests {
+			path := filepath.Join(dir, strconv.Itoa(i)+".yaml")
+			if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			paths = append(paths, strconv.Quote(path))
+		}
+		path := filepath.Join(dir, "scenario.yaml")
+		text := "apiVersion: canarylab.dev/v1alpha1\nkind: Scenario\nmetadata: {name: rule}\nspec:\n  manifests: [" + strings.Join(paths, ", ") +
+			"]\n  stable: canarylab/demo:blue\n  release: canarylab/demo:green\n  expect: {outcome: promoted}\n"
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := sim.New().Run(context.Background(), load(t, path), runner.Options{Seed: 1})
+		if !errors.Is(err, runner.ErrBackend) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "add the Secret to spec.manifests") {
+			t.Errorf("%s: got %v, want the set refused naming the Secret", name, err)
+		}
+	}
 }

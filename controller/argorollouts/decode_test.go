@@ -136,6 +136,16 @@ func TestDecodeReportsWhatTheControllerWouldReject(t *testing.T) {
       provider: {prometheus: {query: 'up'}}
 `)}, `arg "service" has no value`},
 		{"scaleDownDelaySeconds without traffic routing", []string{basicWithDelay, services}, "scaleDownDelaySeconds can only be used with traffic routing"},
+		{"setWeight and pause in one step", []string{strings.Replace(rollout, "- setWeight: 20", "- {setWeight: 20, pause: {}}", 1), services, validTemplate},
+			"step 0 sets setWeight and pause: the controller allows at most one of setWeight, pause, experiment and analysis"},
+		{"an empty step", []string{strings.Replace(rollout, "- setWeight: 20", "- {}", 1), services, validTemplate}, "step 0 sets nothing"},
+		{"setCanaryScale without traffic routing", []string{strings.Replace(basicWithDelay, "scaleDownDelaySeconds: 5\n      steps: [{setWeight: 50}]", "steps: [{setCanaryScale: {replicas: 1}}]", 1)},
+			"step 0 setCanaryScale requires trafficRouting"},
+		{"setHeaderRoute without managedRoutes", []string{strings.Replace(rollout, "- setWeight: 20", "- setHeaderRoute: {name: header, match: [{headerName: x, headerValue: {exact: debug}}]}", 1), services, validTemplate},
+			"Rollout has missing field 'spec.strategy.canary.trafficRouting.managedRoutes'"},
+		{"setMirrorRoute naming an unmanaged route", []string{strings.Replace(strings.Replace(rollout, "- setWeight: 20", "- setMirrorRoute: {name: mirror}", 1),
+			"        istio:\n", "        managedRoutes: [{name: header}]\n        istio:\n", 1), services, validTemplate},
+			`setMirrorRoute names route "mirror", which is not in trafficRouting.managedRoutes`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,5 +282,135 @@ func TestManagedRouteMustExist(t *testing.T) {
 	_, err := decode(t, renamed, services, validTemplate)
 	if !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), `HTTP route "main" is not found in VirtualService demo (its routes: "primary")`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A template arg with valueFrom.secretKeyRef is resolved by the AnalysisRun
+// controller (AR utils/analysis/helpers.go:225-231): valid input. Without
+// its Secret the sim refuses the set by the Secret's name.
+func TestTemplateArgFromSecretIsValid(t *testing.T) {
+	t.Parallel()
+	fromSecret := strings.Replace(validTemplate, "args: [{name: service}]", "args: [{name: service, valueFrom: {secretKeyRef: {name: analysis, key: service}}}]", 1)
+	noArgs := strings.Replace(rollout, "args: [{name: service, value: demo-canary}]", "args: []", 1)
+	secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: analysis}\nstringData: {service: demo-canary}\n"
+	m, err := decode(t, noArgs, services, fromSecret, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); err != nil {
+		t.Errorf("with its Secret: %v", err)
+	}
+	if value, err := m.SecretValue(SecretKeyRef{Name: "analysis", Key: "service"}); err != nil || value != "demo-canary" {
+		t.Errorf("SecretValue = %q, %v", value, err)
+	}
+	m, err = decode(t, noArgs, services, fromSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `arg service: valueFrom.secretKeyRef: secrets "analysis" not found among the scenario's manifests`) {
+		t.Errorf("without its Secret: %v", err)
+	}
+}
+
+// Upstream forbids only combining setWeight, pause, experiment and analysis
+// in one step (AR pkg/apis/rollouts/validation/validation.go:491-510): a
+// step with setCanaryScale and setHeaderRoute (examples/apisix) is valid,
+// and the sim refuses the header route by name.
+func TestStepsCombineAsUpstreamAllows(t *testing.T) {
+	t.Parallel()
+	scaleAndWeight := strings.Replace(rollout, "- setWeight: 20", "- {setWeight: 20, setCanaryScale: {replicas: 2}}", 1)
+	m, err := decode(t, scaleAndWeight, services, validTemplate)
+	if err != nil {
+		t.Fatalf("setWeight with setCanaryScale: %v", err)
+	}
+	if err := m.Unsupported(); err != nil {
+		t.Errorf("setWeight with setCanaryScale: %v", err)
+	}
+	headers := strings.Replace(strings.Replace(rollout, "- setWeight: 20", "- {setCanaryScale: {replicas: 1}, setHeaderRoute: {name: header, match: [{headerName: x, headerValue: {exact: debug}}]}}", 1),
+		"        istio:\n", "        managedRoutes: [{name: header}]\n        istio:\n", 1)
+	m, err = decode(t, headers, services, validTemplate)
+	if err != nil {
+		t.Fatalf("setCanaryScale with setHeaderRoute: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "step 0: setHeaderRoute") || !strings.Contains(err.Error(), "trafficRouting.managedRoutes") {
+		t.Errorf("setCanaryScale with setHeaderRoute: %v", err)
+	}
+}
+
+// A VirtualService without spec.http: the controller does not validate HTTP
+// routes and weights the TLS routes (AR rollout/trafficrouting/istio/istio.go:285-330,
+// validation_references.go:399-408). Valid, and refused by the sim by name;
+// one without any route is invalid.
+func TestTLSOnlyVirtualService(t *testing.T) {
+	t.Parallel()
+	tlsOnly := strings.Replace(services, `  http:
+    - name: primary
+      route:`, `  tls:
+    - match: [{port: 3000, sniHosts: [demo]}]
+      route:`, 1)
+	m, err := decode(t, rollout, tlsOnly, validTemplate)
+	if err != nil {
+		t.Fatalf("a TLS-only VirtualService: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "VirtualService demo has no HTTP routes") || !strings.Contains(err.Error(), "tlsRoutes/tcpRoutes") {
+		t.Errorf("a TLS-only VirtualService: %v", err)
+	}
+	noRoutes := services[:strings.Index(services, "  http:")] + "  hosts: [demo]\n"
+	if _, err := decode(t, rollout, noRoutes, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "VirtualService demo has no http, tls or tcp routes") {
+		t.Errorf("a VirtualService without routes: %v", err)
+	}
+}
+
+// pingPong replaces canaryService and stableService with ALB or Istio (AR
+// pkg/apis/rollouts/validation/validation.go:241-285): valid, refused by
+// the sim by name; its own rules stay invalid input.
+func TestPingPongNeedsNoCanaryAndStableServices(t *testing.T) {
+	t.Parallel()
+	pingPong := strings.Replace(rollout, "      canaryService: demo-canary\n      stableService: demo-stable\n",
+		"      pingPong: {pingService: demo-canary, pongService: demo-stable}\n", 1)
+	m, err := decode(t, pingPong, services, validTemplate)
+	if err != nil {
+		t.Fatalf("pingPong: %v", err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "canary.pingPong") {
+		t.Errorf("pingPong: %v", err)
+	}
+	same := strings.Replace(pingPong, "pongService: demo-stable", "pongService: demo-canary", 1)
+	if _, err := decode(t, same, services, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), `pingService and pongService are both "demo-canary"`) {
+		t.Errorf("one Service for ping and pong: %v", err)
+	}
+	noServices := strings.Replace(rollout, "      canaryService: demo-canary\n      stableService: demo-stable\n", "", 1)
+	if _, err := decode(t, noServices, services, validTemplate); !errors.Is(err, scenario.ErrInvalid) || !strings.Contains(err.Error(), "needs canaryService and stableService") {
+		t.Errorf("Istio host routing without Services: %v", err)
+	}
+}
+
+// A set whose only workload is an Experiment (examples/experiment-with-analysis)
+// is valid input the controller runs; canarylab replays Rollouts, so it is
+// refused naming the Experiment.
+func TestStandaloneExperimentIsRefused(t *testing.T) {
+	t.Parallel()
+	experiment := `apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata: {name: probe}
+spec:
+  duration: 1m
+  templates:
+    - name: baseline
+      selector: {matchLabels: {app: probe}}
+      template:
+        metadata: {labels: {app: probe}}
+        spec:
+          containers: [{name: demo, image: canarylab/demo:blue}]
+`
+	m, err := decode(t, experiment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Experiment probe (manifests.yaml:1): a standalone Experiment, with no Rollout") {
+		t.Errorf("a standalone Experiment: %v", err)
+	}
+	if m, err := decode(t, rollout, services, validTemplate, experiment); err != nil || m.StandaloneExperiment() != "" {
+		t.Errorf("an Experiment beside a Rollout: %v, %q", err, m.StandaloneExperiment())
 	}
 }

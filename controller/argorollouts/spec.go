@@ -6,6 +6,7 @@
 package argorollouts
 
 import (
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"math"
@@ -109,6 +110,14 @@ type Canary struct {
 	ScaleDownDelaySeconds      *int                       `yaml:"scaleDownDelaySeconds"`
 	AbortScaleDownDelaySeconds *int                       `yaml:"abortScaleDownDelaySeconds"`
 	DynamicStableScale         bool                       `yaml:"dynamicStableScale"`
+	PingPong                   *PingPong                  `yaml:"pingPong"`
+}
+
+// PingPong names the two Services that take turns as stable and canary
+// (ALB and Istio), instead of canaryService and stableService.
+type PingPong struct {
+	PingService string `yaml:"pingService"`
+	PongService string `yaml:"pongService"`
 }
 
 // Step is one canary step.
@@ -118,8 +127,8 @@ type Step struct {
 	Analysis       *RolloutAnalysis `yaml:"analysis"`
 	SetCanaryScale *SetCanaryScale  `yaml:"setCanaryScale"`
 	Experiment     *yaml.Node       `yaml:"experiment"`
-	SetHeaderRoute *yaml.Node       `yaml:"setHeaderRoute"`
-	SetMirrorRoute *yaml.Node       `yaml:"setMirrorRoute"`
+	SetHeaderRoute *RouteStep       `yaml:"setHeaderRoute"`
+	SetMirrorRoute *RouteStep       `yaml:"setMirrorRoute"`
 	Plugin         *yaml.Node       `yaml:"plugin"`
 	line           int
 }
@@ -145,6 +154,12 @@ func (s Step) String() string {
 		return "setMirrorRoute"
 	}
 	return "unknown"
+}
+
+// RouteStep is a setHeaderRoute or setMirrorRoute step: the managed
+// route it sets (its matches are not modelled).
+type RouteStep struct {
+	Name string `yaml:"name"`
 }
 
 // Pause is a timed or indefinite pause.
@@ -237,17 +252,34 @@ type VirtualServiceRef struct {
 type AnalysisTemplate struct {
 	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
-		Metrics []Metric `yaml:"metrics"`
-		Args    []struct {
-			Name  string  `yaml:"name"`
-			Value *string `yaml:"value"`
-		} `yaml:"args"`
-		DryRun []struct {
+		Metrics []Metric      `yaml:"metrics"`
+		Args    []TemplateArg `yaml:"args"`
+		DryRun  []struct {
 			MetricName string `yaml:"metricName"`
 		} `yaml:"dryRun"`
 	} `yaml:"spec"`
 	cluster bool
 	where   string
+}
+
+// TemplateArg is an argument a template declares: a default value, or a
+// value the AnalysisRun controller reads from a Secret when the run
+// measures (AR pkg/apis/rollouts/v1alpha1/analysis_types.go:421-449).
+type TemplateArg struct {
+	Name      string  `yaml:"name"`
+	Value     *string `yaml:"value"`
+	ValueFrom *struct {
+		SecretKeyRef *SecretKeyRef `yaml:"secretKeyRef"`
+		FieldRef     *struct {
+			FieldPath string `yaml:"fieldPath"`
+		} `yaml:"fieldRef"`
+	} `yaml:"valueFrom"`
+}
+
+// SecretKeyRef names a key of a Secret in the AnalysisRun's namespace.
+type SecretKeyRef struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
 }
 
 // Metric is one metric of an analysis.
@@ -276,7 +308,8 @@ type Provider struct {
 }
 
 // VirtualService is the part of networking.istio.io VirtualService the model
-// reads: the HTTP routes' destinations and their initial weights.
+// reads: the HTTP routes' destinations and their initial weights, and
+// whether it has TLS or TCP routes.
 type VirtualService struct {
 	Metadata controller.ObjectMeta `yaml:"metadata"`
 	Spec     struct {
@@ -290,6 +323,11 @@ type VirtualService struct {
 				Weight int `yaml:"weight"`
 			} `yaml:"route"`
 		} `yaml:"http"`
+		// TLS and TCP are the routes the controller weights besides HTTP
+		// ones (AR rollout/trafficrouting/istio/istio.go:296-330); the sim
+		// routes only HTTP. Nil when the VirtualService has none.
+		TLS []any `yaml:"tls"`
+		TCP []any `yaml:"tcp"`
 	} `yaml:"spec"`
 }
 
@@ -301,7 +339,13 @@ type Manifests struct {
 	Cluster         map[string]*AnalysisTemplate // ClusterAnalysisTemplates by name
 	VirtualServices map[string]*VirtualService
 	Services        map[string]bool
-	Namespace       string
+	// Secrets are the manifests' Secrets by name: their data (base64
+	// decoded) with stringData written over it, as the API server stores them.
+	Secrets   map[string]*Secret
+	Namespace string
+	// Experiments are the manifests' Experiments (file:line by name), read
+	// only to refuse a set whose workload is a standalone Experiment.
+	Experiments map[string]string
 	// Declared are the metrics the scenario answers (spec.stubs), by name.
 	Declared map[string]scenario.MetricStub
 }
@@ -346,7 +390,7 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 	}
 	var ps Problems
 	m := &Manifests{Templates: map[string]*AnalysisTemplate{}, Cluster: map[string]*AnalysisTemplate{},
-		VirtualServices: map[string]*VirtualService{}, Services: map[string]bool{}}
+		VirtualServices: map[string]*VirtualService{}, Services: map[string]bool{}, Secrets: map[string]*Secret{}}
 	rollouts := 0
 	for _, document := range documents {
 		switch document.Kind {
@@ -380,6 +424,18 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 			m.VirtualServices[document.Name] = vs
 		case "Service":
 			m.Services[document.Name] = true
+		case "Experiment":
+			if m.Experiments == nil {
+				m.Experiments = map[string]string{}
+			}
+			m.Experiments[document.Name] = document.Where()
+		case "Secret":
+			secret, err := decodeSecret(document)
+			if err != nil {
+				ps.Add(document.File, document.Line, "decoding Secret: %v", err)
+				continue
+			}
+			m.Secrets[document.Name] = secret
 		}
 	}
 	if m.Namespace == "" {
@@ -389,6 +445,53 @@ func Decode(documents []scenario.Document) (*Manifests, error) {
 		validateRollout(&ps, m)
 	}
 	return m, ps.Err()
+}
+
+// Secret is a v1 Secret as the controller reads it: its keys and values.
+type Secret struct {
+	Namespace string
+	Data      map[string]string
+}
+
+// decodeSecret reads a Secret's data (base64, which the schema check has
+// already accepted) and stringData, which the API server merges into data
+// on write, stringData winning (k8s.io/kubernetes pkg/apis/core/v1
+// conversion of Secret).
+func decodeSecret(document scenario.Document) (*Secret, error) {
+	var raw struct {
+		Data       map[string]string `yaml:"data"`
+		StringData map[string]string `yaml:"stringData"`
+	}
+	if err := document.Node.Decode(&raw); err != nil {
+		return nil, err
+	}
+	secret := &Secret{Namespace: document.Namespace, Data: map[string]string{}}
+	for key, value := range raw.Data {
+		decoded, err := base64.StdEncoding.DecodeString(value)
+		if err != nil {
+			return nil, fmt.Errorf("data.%s is not base64: %v", key, err)
+		}
+		secret.Data[key] = string(decoded)
+	}
+	maps.Copy(secret.Data, raw.StringData)
+	return secret, nil
+}
+
+// SecretValue is what the AnalysisRun controller reads for an arg's
+// valueFrom.secretKeyRef in the Rollout's namespace, and its error when
+// the Secret or the key is missing: the run then ends Error with "Unable
+// to resolve metric arguments: <error>" (AR analysis/analysis.go:101-108,
+// 265-287).
+func (m *Manifests) SecretValue(ref SecretKeyRef) (string, error) {
+	secret, ok := m.Secrets[ref.Name]
+	if !ok || (secret.Namespace != "" && secret.Namespace != m.Namespace) {
+		return "", fmt.Errorf("secrets %q not found", ref.Name)
+	}
+	value, ok := secret.Data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("key '%s' does not exist in secret '%s'", ref.Key, ref.Name)
+	}
+	return value, nil
 }
 
 // indexStepLines records each step's line for error messages.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,12 +51,20 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if canary.TrafficRouting.MaxTrafficWeight != nil {
 			maxWeight = *canary.TrafficRouting.MaxTrafficWeight
 		}
-		// AR pkg/apis/rollouts/validation/validation.go requireCanaryStableServices:
+		// AR pkg/apis/rollouts/validation/validation.go:241-260 requireCanaryStableServices:
 		// traffic routing needs both services, except Istio with a
-		// DestinationRule (subset-level routing).
-		subsets := canary.TrafficRouting.Istio != nil && canary.TrafficRouting.Istio.DestinationRule != nil
-		if !subsets && (canary.CanaryService == "" || canary.StableService == "") {
-			ps.Add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService", rollout.Metadata.Name)
+		// DestinationRule (subset-level routing), ALB or Istio with
+		// pingPong, and plugins.
+		routing := canary.TrafficRouting
+		subsets := routing.Istio != nil && routing.Istio.DestinationRule != nil
+		has := func(router string) bool { _, ok := routing.Other[router]; return ok }
+		require := (routing.Istio != nil && !subsets && canary.PingPong == nil) || (has("alb") && canary.PingPong == nil)
+		for _, router := range []string{"smi", "apisix", "ambassador", "nginx", "appMesh", "traefik"} {
+			require = require || has(router)
+		}
+		if require && (canary.CanaryService == "" || canary.StableService == "") {
+			ps.Add(file, line, "Rollout %s: canary traffic routing needs canaryService and stableService (the controller rejects the Rollout without them; "+
+				"Istio also routes by a destinationRule's subsets, ALB and Istio by pingPong)", rollout.Metadata.Name)
 		}
 		if istio := canary.TrafficRouting.Istio; istio != nil {
 			refs := istio.VirtualServices
@@ -72,6 +81,29 @@ func validateRollout(ps *Problems, m *Manifests) {
 					continue
 				}
 				checkVirtualService(ps, file, line, m, ref, vs, canary, istio.DestinationRule != nil)
+			}
+		}
+	}
+	if pp := canary.PingPong; pp != nil {
+		// AR pkg/apis/rollouts/validation/validation.go:268-285.
+		routing := canary.TrafficRouting
+		alb, plugins := false, false
+		if routing != nil {
+			_, alb = routing.Other["alb"]
+			_, plugins = routing.Other["plugins"]
+		}
+		if routing != nil && routing.Istio == nil && !alb && !plugins {
+			ps.Add(file, line, "Rollout %s: canary.pingPong works only with the ALB or Istio router (or a plugin): the controller rejects it with this router", rollout.Metadata.Name)
+		}
+		if pp.PingService == "" || pp.PongService == "" {
+			ps.Add(file, line, "Rollout %s: canary.pingPong needs pingService and pongService", rollout.Metadata.Name)
+		} else if pp.PingService == pp.PongService {
+			ps.Add(file, line, "Rollout %s: canary.pingPong pingService and pongService are both %q: name two Services", rollout.Metadata.Name, pp.PingService)
+		}
+		if alb {
+			albSpec := routing.Other["alb"]
+			if root := scenario.Lookup(&albSpec, "rootService"); root == nil || root.Value == "" {
+				ps.Add(file, line, "Rollout %s: canary.pingPong with ALB needs trafficRouting.alb.rootService (the controller rejects it without)", rollout.Metadata.Name)
 			}
 		}
 	}
@@ -92,15 +124,34 @@ func validateRollout(ps *Problems, m *Manifests) {
 		if stepLine == 0 {
 			stepLine = line
 		}
-		set := 0
-		for _, present := range []bool{step.SetWeight != nil, step.Pause != nil, step.Analysis != nil, step.SetCanaryScale != nil,
-			step.Experiment != nil, step.SetHeaderRoute != nil, step.SetMirrorRoute != nil, step.Plugin != nil} {
-			if present {
-				set++
+		// AR pkg/apis/rollouts/validation/validation.go:315-323, 491-510: a step
+		// sets at least one action, and at most one of setWeight, pause,
+		// experiment and analysis; setCanaryScale, setHeaderRoute,
+		// setMirrorRoute and plugin combine with them (the controller
+		// completes the step by the first of pause, setCanaryScale,
+		// setWeight, experiment, analysis, setHeaderRoute, setMirrorRoute,
+		// plugin: AR rollout/canary.go:315-342).
+		var exclusive []string
+		for _, kind := range []struct {
+			name    string
+			present bool
+		}{{"setWeight", step.SetWeight != nil}, {"pause", step.Pause != nil}, {"experiment", step.Experiment != nil}, {"analysis", step.Analysis != nil}} {
+			if kind.present {
+				exclusive = append(exclusive, kind.name)
 			}
 		}
-		if set != 1 {
-			ps.Add(file, stepLine, "Rollout %s: step %d must set exactly one of setWeight, pause, analysis, setCanaryScale, experiment, setHeaderRoute, setMirrorRoute, plugin", rollout.Metadata.Name, i)
+		switch {
+		case len(exclusive) > 1:
+			ps.Add(file, stepLine, "Rollout %s: step %d sets %s: the controller allows at most one of setWeight, pause, experiment and analysis in a step; split it into one step each",
+				rollout.Metadata.Name, i, strings.Join(exclusive, " and "))
+		case len(exclusive) == 0 && step.SetCanaryScale == nil && step.SetHeaderRoute == nil && step.SetMirrorRoute == nil && step.Plugin == nil:
+			ps.Add(file, stepLine, "Rollout %s: step %d sets nothing: a step needs one of setWeight, pause, analysis, experiment, setCanaryScale, setHeaderRoute, setMirrorRoute or plugin", rollout.Metadata.Name, i)
+		}
+		checkRouteStep(ps, file, stepLine, rollout.Metadata.Name, i, "setHeaderRoute", step.SetHeaderRoute, canary.TrafficRouting)
+		checkRouteStep(ps, file, stepLine, rollout.Metadata.Name, i, "setMirrorRoute", step.SetMirrorRoute, canary.TrafficRouting)
+		if step.SetCanaryScale != nil && canary.TrafficRouting == nil {
+			// AR validation.go:331-333 InvalidSetCanaryScaleTrafficPolicy.
+			ps.Add(file, stepLine, "Rollout %s: step %d setCanaryScale requires trafficRouting (the controller rejects it without): add trafficRouting or use setWeight", rollout.Metadata.Name, i)
 		}
 		if step.SetWeight != nil && (*step.SetWeight < 0 || *step.SetWeight > maxWeight) {
 			ps.Add(file, stepLine, "Rollout %s: step %d setWeight %d is outside 0..%d", rollout.Metadata.Name, i, *step.SetWeight, maxWeight)
@@ -144,7 +195,52 @@ func validateRollout(ps *Problems, m *Manifests) {
 	}
 }
 
+// checkRouteStep checks a setHeaderRoute or setMirrorRoute step as AR
+// pkg/apis/rollouts/validation/validation.go:336-391 does: a router that
+// has such routes, and a name among trafficRouting.managedRoutes.
+func checkRouteStep(ps *Problems, file string, line int, rollout string, index int, kind string, step *RouteStep, routing *TrafficRouting) {
+	if step == nil {
+		return
+	}
+	routers := []string{"istio", "alb", "apisix", "plugins"} // setHeaderRoute
+	if kind == "setMirrorRoute" {
+		routers = []string{"istio", "plugins"}
+	}
+	hasRouter := false
+	if routing != nil {
+		for _, router := range routers {
+			_, other := routing.Other[router]
+			hasRouter = hasRouter || other || (router == "istio" && routing.Istio != nil)
+		}
+	}
+	if !hasRouter {
+		ps.Add(file, line, "Rollout %s: step %d %s needs trafficRouting with %s (the controller rejects it otherwise)", rollout, index, kind, strings.Join(routers, ", "))
+		return
+	}
+	managed, ok := routing.Other["managedRoutes"]
+	if !ok {
+		ps.Add(file, line, "Rollout %s: step %d %s: Rollout has missing field 'spec.strategy.canary.trafficRouting.managedRoutes' (the controller rejects it): list the route's name there", rollout, index, kind)
+		return
+	}
+	for _, route := range managed.Content {
+		if node := scenario.Lookup(route, "name"); node != nil && node.Value == step.Name {
+			return
+		}
+	}
+	ps.Add(file, line, "Rollout %s: step %d %s names route %q, which is not in trafficRouting.managedRoutes (the controller rejects it): add it there", rollout, index, kind, step.Name)
+}
+
 func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref VirtualServiceRef, vs *VirtualService, canary *Canary, subsets bool) {
+	if vs.Spec.HTTP == nil {
+		// AR pkg/apis/rollouts/validation/validation_references.go:399-408:
+		// without spec.http the HTTP routes are not validated (the
+		// controller weights the TLS and TCP routes), but one kind of route
+		// is needed.
+		if vs.Spec.TLS == nil && vs.Spec.TCP == nil {
+			ps.Add(file, line, "VirtualService %s has no http, tls or tcp routes: the controller cannot get any route to weight (\"Unable to get any of the HTTP, TCP or TLS routes for the Istio VirtualService\"); add the route the Rollout manages", ref.Name)
+		}
+		return
+	}
 	routes := ref.Routes
 	if len(routes) == 0 {
 		// AR rollout/trafficrouting/istio/istio.go: with one HTTP route, routes may be omitted.
@@ -164,6 +260,12 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 				name, ref.Name, routeNames(vs))
 		}
 	}
+	// Without canary and stable Services pingPong's Services are the
+	// route's destinations (AR rollout/trafficrouting/service_helper.go:16-30).
+	canaryService, stableService := canary.CanaryService, canary.StableService
+	if canary.PingPong != nil && canaryService == "" && stableService == "" {
+		canaryService, stableService = canary.PingPong.PingService, canary.PingPong.PongService
+	}
 	for _, http := range vs.Spec.HTTP {
 		if len(routes) > 0 && !contains(routes, http.Name) {
 			continue
@@ -174,12 +276,12 @@ func checkVirtualService(ps *Problems, file string, line int, m *Manifests, ref 
 			if subsets {
 				key = destination.Destination.Subset
 			}
-			hasCanary = hasCanary || key == canary.CanaryService || (subsets && key != "" && strings.Contains(key, "canary"))
-			hasStable = hasStable || key == canary.StableService || (subsets && key != "" && !strings.Contains(key, "canary"))
+			hasCanary = hasCanary || key == canaryService || (subsets && key != "" && strings.Contains(key, "canary"))
+			hasStable = hasStable || key == stableService || (subsets && key != "" && !strings.Contains(key, "canary"))
 		}
 		if !subsets && (!hasCanary || !hasStable) {
 			// AR rollout/trafficrouting/istio/istio.go validateVirtualServiceHTTPRouteDestinations.
-			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canary.CanaryService, canary.StableService)
+			ps.Add(file, line, "VirtualService %s route %q must have destinations for both %s and %s", ref.Name, http.Name, canaryService, stableService)
 		}
 	}
 }
@@ -234,9 +336,11 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			continue
 		}
 		for _, arg := range template.Spec.Args {
-			if arg.Value == nil && !passed[arg.Name] {
+			// AR utils/analysis/helpers.go:225-231 ResolveArgs: an arg with a
+			// value or a valueFrom is resolved.
+			if arg.Value == nil && arg.ValueFrom == nil && !passed[arg.Name] {
 				tFile, tLine := scenario.SplitPosition(template.where)
-				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it", kind, ref.TemplateName, arg.Name)
+				ps.Add(tFile, tLine, "%s %s: arg %q has no value and the Rollout does not pass it: give it a value (or a valueFrom.secretKeyRef) in the template, or pass it in the Rollout's analysis args", kind, ref.TemplateName, arg.Name)
 			}
 		}
 		args := map[string]string{}
@@ -246,6 +350,14 @@ func checkAnalysisRefs(ps *Problems, file string, line int, m *Manifests, analys
 			}
 		}
 		maps.Copy(args, literal)
+		for _, arg := range template.Spec.Args {
+			// A Secret's value wins over a passed one (AR analysis/analysis.go:271-287).
+			if arg.ValueFrom != nil && arg.ValueFrom.SecretKeyRef != nil {
+				if value, err := m.SecretValue(*arg.ValueFrom.SecretKeyRef); err == nil {
+					args[arg.Name] = value
+				}
+			}
+		}
 		for _, metric := range template.Spec.Metrics {
 			// An interval from args is checked as the run will resolve it.
 			if !argRef.MatchString(metric.Interval) {
@@ -357,6 +469,9 @@ func validateTemplate(ps *Problems, document scenario.Document, template *Analys
 
 // Unsupported lists what the manifests use that the sim does not model.
 func (m *Manifests) Unsupported() error {
+	if standalone := m.StandaloneExperiment(); standalone != "" {
+		return fmt.Errorf("%w: %s", ErrUnsupported, standalone)
+	}
 	var reasons []string
 	spec := m.Rollout.Spec
 	if spec.WorkloadRef != nil {
@@ -373,6 +488,15 @@ func (m *Manifests) Unsupported() error {
 			case step.Plugin != nil:
 				reasons = append(reasons, fmt.Sprintf("step %d: plugin", i))
 			}
+			if step.SetHeaderRoute != nil {
+				reasons = append(reasons, fmt.Sprintf("step %d: setHeaderRoute (the sim does not route by header)", i))
+			}
+			if step.SetMirrorRoute != nil {
+				reasons = append(reasons, fmt.Sprintf("step %d: setMirrorRoute (the sim does not mirror)", i))
+			}
+		}
+		if canary.PingPong != nil {
+			reasons = append(reasons, "canary.pingPong (two Services taking turns as stable and canary)")
 		}
 		if canary.DynamicStableScale {
 			// On abort the controller steps the weight back as the stable
@@ -380,12 +504,30 @@ func (m *Manifests) Unsupported() error {
 			// IsDynamicallyRollingBackToStable); the model does not.
 			reasons = append(reasons, "canary.dynamicStableScale (the weight stepping of its abort is not modelled)")
 		}
+		if routing := canary.TrafficRouting; routing != nil && routing.Istio != nil {
+			refs := routing.Istio.VirtualServices
+			if routing.Istio.VirtualService != nil {
+				refs = append(refs, *routing.Istio.VirtualService)
+			}
+			for _, ref := range refs {
+				if vs := m.VirtualServices[ref.Name]; vs != nil && vs.Spec.HTTP == nil {
+					// The controller skips the HTTP routes and weights the TLS
+					// and TCP ones (AR rollout/trafficrouting/istio/istio.go:285-330).
+					reasons = append(reasons, fmt.Sprintf("VirtualService %s has no HTTP routes: the controller weights its tls/tcp routes (trafficRouting.istio tlsRoutes/tcpRoutes), which the sim does not route", ref.Name))
+				}
+			}
+		}
 		if routing := canary.TrafficRouting; routing != nil {
-			for name := range routing.Other {
+			for _, name := range slices.Sorted(maps.Keys(routing.Other)) {
+				if name == "managedRoutes" {
+					reasons = append(reasons, "trafficRouting.managedRoutes (header and mirror routes are not modelled)")
+					continue
+				}
 				reasons = append(reasons, "trafficRouting."+name+" (the sim routes with Istio)")
 			}
 		}
 	}
+	reasons = append(reasons, m.unresolvableArgs()...)
 	for _, templates := range []map[string]*AnalysisTemplate{m.Templates, m.Cluster} {
 		for name, template := range templates {
 			for _, metric := range template.Spec.Metrics {
@@ -404,7 +546,83 @@ func (m *Manifests) Unsupported() error {
 	return fmt.Errorf("%w: %s; run it with --backend local, which runs the real controller", ErrUnsupported, strings.Join(reasons, "; "))
 }
 
-// splitWhere splits "file:line".
+// StandaloneExperiment says why a set whose workload is an Experiment,
+// with no Rollout, cannot be replayed; "" for a set with a Rollout. Such an
+// Experiment runs its ReplicaSets and analyses on its own (AR
+// experiments/experiment.go), and canarylab replays a Rollout's release on
+// every backend.
+func (m *Manifests) StandaloneExperiment() string {
+	if m.RolloutWhere != "" || len(m.Experiments) == 0 {
+		return ""
+	}
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(m.Experiments)) {
+		names = append(names, fmt.Sprintf("Experiment %s (%s)", name, m.Experiments[name]))
+	}
+	return strings.Join(names, ", ") + ": a standalone Experiment, with no Rollout: canarylab replays the release of a Rollout, on every backend; " +
+		"an Experiment runs as a Rollout's experiment step (which --backend local runs)"
+}
+
+// unresolvableArgs names the template args the Rollout's analyses use
+// whose value the AnalysisRun controller cannot resolve: a
+// valueFrom.secretKeyRef to a Secret (or key) that is not among the
+// manifests, so every run would end Error "Unable to resolve metric
+// arguments" (AR analysis/analysis.go:101-108, 271-282), and a template's
+// own valueFrom.fieldRef the Rollout does not pass a value for (the
+// controller resolves fieldRef only in the Rollout's args, AR
+// utils/analysis/factory.go:17-50). The sim does not model an AnalysisRun
+// that errors before it measures.
+func (m *Manifests) unresolvableArgs() []string {
+	canary := m.Rollout.Spec.Strategy.Canary
+	if canary == nil {
+		return nil
+	}
+	var analyses []*RolloutAnalysis
+	for _, step := range canary.Steps {
+		if step.Analysis != nil {
+			analyses = append(analyses, step.Analysis)
+		}
+	}
+	if canary.Analysis != nil {
+		analyses = append(analyses, &canary.Analysis.RolloutAnalysis)
+	}
+	var reasons []string
+	seen := map[string]bool{}
+	for _, analysis := range analyses {
+		passed := map[string]bool{}
+		for _, arg := range analysis.Args {
+			passed[arg.Name] = true
+		}
+		for _, ref := range analysis.Templates {
+			template, kind := m.Templates[ref.TemplateName], "AnalysisTemplate"
+			if ref.ClusterScope {
+				template, kind = m.Cluster[ref.TemplateName], "ClusterAnalysisTemplate"
+			}
+			if template == nil {
+				continue
+			}
+			for _, arg := range template.Spec.Args {
+				var reason string
+				switch from := arg.ValueFrom; {
+				case from == nil:
+				case from.SecretKeyRef != nil:
+					if _, err := m.SecretValue(*from.SecretKeyRef); err != nil {
+						reason = fmt.Sprintf("%s %s (%s) arg %s: valueFrom.secretKeyRef: %v among the scenario's manifests, so the real controller's AnalysisRun ends Error "+
+							"(\"Unable to resolve metric arguments\"), which the sim does not model; add the Secret to spec.manifests", kind, ref.TemplateName, template.where, arg.Name, err)
+					}
+				case from.FieldRef != nil && arg.Value == nil && !passed[arg.Name]:
+					reason = fmt.Sprintf("%s %s (%s) arg %s: valueFrom.fieldRef in a template, which the controller does not resolve (only the Rollout's args take a fieldRef); pass the arg in the Rollout's analysis args",
+						kind, ref.TemplateName, template.where, arg.Name)
+				}
+				if reason != "" && !seen[reason] {
+					seen[reason] = true
+					reasons = append(reasons, reason)
+				}
+			}
+		}
+	}
+	return reasons
+}
 
 // Replicas is spec.replicas, default 1 (AR utils/defaults GetReplicasOrDefault).
 func (r *Rollout) Replicas() int {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +181,9 @@ type Manifests struct {
 	// Declared are the webhooks the scenario answers (spec.stubs): name
 	// to whether the answer is pass.
 	Declared map[string]bool
+	// MeshProvider is the scenario's spec.meshProvider: the -mesh-provider
+	// Flagger was installed with, the provider of a Canary that names none.
+	MeshProvider string
 }
 
 // DecodeScenario is Decode with the scenario's declared answers: each
@@ -189,9 +191,30 @@ type Manifests struct {
 // only the loadtester it emulates).
 func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 	m, err := Decode(sc.Documents)
-	if err != nil || sc.Spec.Stubs == nil {
+	if err != nil {
 		return m, err
 	}
+	var ps Problems
+	m.MeshProvider = sc.Spec.MeshProvider
+	switch {
+	case sc.Spec.MeshProvider != "" && !contains(providers, sc.Spec.MeshProvider):
+		ps.Add(sc.Path, sc.Line("spec.meshProvider"), "meshProvider %q is not a provider Flagger knows: its -mesh-provider is one of %s (FL cmd/flagger/main.go:115)",
+			sc.Spec.MeshProvider, strings.Join(providers, ", "))
+	case sc.Spec.MeshProvider == "" && m.Canary.Spec.Provider == "":
+		// The Canary gets the mesh Flagger was installed with (FL
+		// pkg/controller/scheduler.go:176-180), which only the scenario can
+		// say; canarylab does not assume one.
+		ps.AddAt(m.CanaryWhere, "Canary %s names no spec.provider, so it gets the mesh Flagger was installed with: state it as the scenario's spec.meshProvider "+
+			"(Flagger's -mesh-provider: istio, linkerd, or another provider Flagger has)", m.Canary.Metadata.Name)
+	}
+	if sc.Spec.Stubs != nil {
+		m.declare(&ps, sc)
+	}
+	return m, ps.Err()
+}
+
+// declare records the scenario's declared webhook answers.
+func (m *Manifests) declare(ps *Problems, sc *scenario.Scenario) {
 	hooks := map[string]Webhook{}
 	var names []string
 	if m.Canary.Spec.Analysis != nil {
@@ -200,7 +223,6 @@ func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 			names = append(names, hook.Name)
 		}
 	}
-	var ps Problems
 	m.Declared = map[string]bool{}
 	for i, stub := range sc.Spec.Stubs.Webhooks {
 		hook, ok := hooks[stub.Name]
@@ -214,7 +236,6 @@ func DecodeScenario(sc *scenario.Scenario) (*Manifests, error) {
 			m.Declared[stub.Name] = stub.Answer == scenario.AnswerPass
 		}
 	}
-	return m, ps.Err()
 }
 
 // TaskKey identifies a loadtester task by what Flagger posts of it (the
@@ -335,63 +356,56 @@ func contentOf(node *yaml.Node) []*yaml.Node {
 	return node.Content
 }
 
-// intervalPattern is the CRD's pattern for analysis and metric intervals
-// (FL artifacts/flagger/crd.yaml:984); it is unanchored at the end, so
-// "500ms" passes and "1h" does not.
-var intervalPattern = regexp.MustCompile(`^[0-9]+(m|s)`)
-
-// providers is the CRD's enum of spec.provider (FL artifacts/flagger/crd.yaml:88-107).
+// providers are the -mesh-provider values Flagger names (FL
+// cmd/flagger/main.go:115), the same as the Canary CRD's enum of
+// spec.provider (FL artifacts/flagger/crd.yaml:88-107).
 var providers = []string{"apisix", "appmesh", "appmesh:v1beta2", "contour", "gatewayapi:v1", "gatewayapi:v1beta1",
 	"gloo", "istio", "knative", "kubernetes", "kuma", "linkerd", "nginx", "osm", "skipper",
 	"smi:v1alpha1", "smi:v1alpha2", "smi:v1alpha3", "traefik"}
 
-// webhookTypes is the CRD's enum of a webhook's type (FL artifacts/flagger/crd.yaml:1170-1179).
-var webhookTypes = []string{"", "confirm-rollout", "pre-rollout", "rollout", "confirm-promotion",
-	"post-rollout", "event", "rollback", "confirm-traffic-increase"}
-
+// validateCanary checks what the Canary CRD cannot: its schema (required
+// targetRef, analysis and service.port, the analysis oneOf, the interval
+// and timeout patterns, the provider and webhook type enums) is checked
+// before, by the API server's rules (k8sschema.Check in Decode;
+// TestTheCRDRejectsBeforeTheModel). What is left are the controller's own
+// rules and the bounds of the model.
 func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployment, deploymentWhere map[string]string) {
 	where := m.CanaryWhere
 	canary := &m.Canary
 	name := canary.Metadata.Name
 	spec := canary.Spec
-	if spec.Provider != "" && !contains(providers, spec.Provider) {
-		ps.AddAt(where, "Canary %s: spec.provider %q is not one the CRD accepts (%s)", name, spec.Provider, strings.Join(providers, ", "))
+	if spec.TargetRef == nil || spec.Analysis == nil {
+		return // the CRD requires both
 	}
-	switch {
-	case spec.TargetRef == nil:
-		ps.AddAt(where, "Canary %s: spec.targetRef is required (the CRD rejects the Canary without it)", name)
-	case spec.TargetRef.APIVersion == "" || spec.TargetRef.Kind == "" || spec.TargetRef.Name == "":
-		ps.AddAt(where, "Canary %s: spec.targetRef needs apiVersion, kind and name", name)
-	case spec.TargetRef.Kind != "Deployment":
-		ps.AddAt(where, "Canary %s: targetRef kind %q: the sim models Deployment targets (DaemonSet and Service targets are not modelled)", name, spec.TargetRef.Kind)
-	default:
+	if spec.TargetRef.Kind == "Deployment" {
+		// DaemonSet and Service targets (the CRD's enum admits no other kind)
+		// are valid and refused by name in Unsupported.
 		target, ok := deployments[spec.TargetRef.Name]
 		if !ok {
 			ps.AddAt(where, "Canary %s: target Deployment %q is not among the scenario's manifests: add it (Flagger waits for it forever)", name, spec.TargetRef.Name)
-			break
-		}
-		m.Target = target
-		m.TargetWhere = deploymentWhere[spec.TargetRef.Name]
-		if len(target.Spec.Template.Spec.Containers) == 0 {
-			ps.AddAt(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
-		}
-		if target.Spec.Replicas != nil && (*target.Spec.Replicas < 0 || *target.Spec.Replicas > scenario.MaxReplicas) {
-			ps.AddAt(m.TargetWhere, "Deployment %s: spec.replicas %d is outside 0..%d (canarylab models every pod)", spec.TargetRef.Name, *target.Spec.Replicas, scenario.MaxReplicas)
-		}
-		if len(target.Spec.Selector.MatchLabels) == 0 {
-			ps.AddAt(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
+		} else {
+			m.Target = target
+			m.TargetWhere = deploymentWhere[spec.TargetRef.Name]
+			if len(target.Spec.Template.Spec.Containers) == 0 {
+				ps.AddAt(m.TargetWhere, "Deployment %s: spec.template.spec.containers is empty", spec.TargetRef.Name)
+			}
+			if target.Spec.Replicas != nil && (*target.Spec.Replicas < 0 || *target.Spec.Replicas > scenario.MaxReplicas) {
+				ps.AddAt(m.TargetWhere, "Deployment %s: spec.replicas %d is outside 0..%d (canarylab models every pod)", spec.TargetRef.Name, *target.Spec.Replicas, scenario.MaxReplicas)
+			}
+			if len(target.Spec.Selector.MatchLabels) == 0 {
+				ps.AddAt(m.TargetWhere, "Deployment %s: spec.selector.matchLabels is empty: Flagger selects pods by the app, name or app.kubernetes.io/name label", spec.TargetRef.Name)
+			}
 		}
 	}
-	if spec.Service == nil {
-		ps.AddAt(where, "Canary %s: spec.service is required: Flagger creates the Services and routing from it", name)
-	} else if spec.Service.Port == nil {
-		ps.AddAt(where, "Canary %s: spec.service.port is required (FL artifacts/flagger/crd.yaml:200)", name)
+	if spec.Service == nil && !IsKnativeTarget(spec.TargetRef) {
+		// The CRD requires only targetRef and analysis (FL
+		// artifacts/flagger/crd.yaml:81-83), but for a workload target Flagger
+		// creates the apex, primary and canary Services from spec.service
+		// (FL pkg/router/kubernetes_default.go:90-115): without it their port
+		// is 0, which the API server refuses. A Knative Service brings its own.
+		ps.AddAt(where, "Canary %s: spec.service is missing: Flagger creates the Services and routing of a %s target from it (spec.service.port at least)", name, spec.TargetRef.Kind)
 	}
 	analysis := spec.Analysis
-	if analysis == nil {
-		ps.AddAt(where, "Canary %s: spec.analysis is required (the CRD rejects the Canary without it)", name)
-		return
-	}
 	file, _ := scenario.SplitPosition(where)
 	at := where
 	if analysis.line > 0 {
@@ -404,37 +418,11 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 		}
 		return at
 	}
-	// FL artifacts/flagger/crd.yaml:976-979: oneOf of interval+threshold
-	// with exactly one of iterations, stepWeight, stepWeights.
-	if analysis.Interval == "" {
-		ps.AddAt(at, "Canary %s: analysis.interval is required (the CRD rejects the Canary without it; Flagger's 60s default is unreachable)", name)
-	} else if !intervalPattern.MatchString(analysis.Interval) {
-		ps.AddAt(field("interval"), "Canary %s: analysis.interval %q does not match the CRD's pattern ^[0-9]+(m|s): use seconds or minutes such as 30s or 1m", name, analysis.Interval)
-	} else if _, err := time.ParseDuration(analysis.Interval); err != nil {
+	// The CRD's pattern ^[0-9]+(m|s) is unanchored at the end (FL
+	// artifacts/flagger/crd.yaml:984): "10sx" passes it, and Flagger's
+	// time.ParseDuration then fails (FL pkg/apis/flagger/v1beta1/canary.go:637-653).
+	if _, err := time.ParseDuration(analysis.Interval); err != nil && analysis.Interval != "" {
 		ps.AddAt(field("interval"), "Canary %s: analysis.interval %q is not a duration Flagger can parse: use seconds or minutes such as 30s or 1m", name, analysis.Interval)
-	}
-	if analysis.Threshold == nil {
-		ps.AddAt(at, "Canary %s: analysis.threshold is required (the CRD rejects the Canary without it)", name)
-	}
-	set := 0
-	var which []string
-	if analysis.Iterations != nil {
-		set++
-		which = append(which, "iterations")
-	}
-	if analysis.StepWeight != nil {
-		set++
-		which = append(which, "stepWeight")
-	}
-	if analysis.StepWeights != nil {
-		set++
-		which = append(which, "stepWeights")
-	}
-	switch {
-	case set == 0:
-		ps.AddAt(at, "Canary %s: analysis needs exactly one of iterations, stepWeight or stepWeights (the CRD's oneOf matches none)", name)
-	case set > 1:
-		ps.AddAt(at, "Canary %s: analysis sets %s: the CRD's oneOf allows exactly one (the API server answers \"Found %d valid alternatives\")", name, strings.Join(which, " and "), set)
 	}
 	if len(analysis.StepWeights) > scenario.MaxSteps {
 		ps.AddAt(field("stepWeights"), "Canary %s: analysis.stepWeights holds %d weights: the limit is %d", name, len(analysis.StepWeights), scenario.MaxSteps)
@@ -447,12 +435,6 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 	}
 	for i, metric := range analysis.Metrics {
 		at := field("metrics." + strconv.Itoa(i))
-		if metric.Name == "" {
-			ps.AddAt(at, "Canary %s: an analysis metric has no name (the CRD requires one)", name)
-		}
-		if metric.Interval != "" && !intervalPattern.MatchString(metric.Interval) {
-			ps.AddAt(at, "Canary %s: metric %s interval %q does not match ^[0-9]+(m|s)", name, metric.Name, metric.Interval)
-		}
 		if metric.TemplateRef != nil {
 			namespace := metric.TemplateRef.Namespace
 			if namespace == "" {
@@ -464,33 +446,18 @@ func validateCanary(ps *Problems, m *Manifests, deployments map[string]*Deployme
 		}
 	}
 	for i, hook := range analysis.Webhooks {
-		at := field("webhooks." + strconv.Itoa(i))
-		if hook.Name == "" || hook.URL == "" {
-			ps.AddAt(at, "Canary %s: every webhook needs name and url (the CRD requires both)", name)
-			continue
-		}
-		if !contains(webhookTypes, hook.Type) {
-			ps.AddAt(at, "Canary %s: webhook %s type %q is not one of the CRD's: %s", name, hook.Name, hook.Type, strings.Join(webhookTypes[1:], ", "))
-		}
+		// The CRD says only that url is a string.
 		if _, err := url.ParseRequestURI(hook.URL); err != nil {
-			ps.AddAt(at, "Canary %s: webhook %s url %q is not a URL", name, hook.Name, hook.URL)
-		}
-		if hook.Timeout != "" && !intervalPattern.MatchString(hook.Timeout) {
-			ps.AddAt(at, "Canary %s: webhook %s timeout %q does not match ^[0-9]+(m|s)", name, hook.Name, hook.Timeout)
+			ps.AddAt(field("webhooks."+strconv.Itoa(i)), "Canary %s: webhook %s url %q is not a URL", name, hook.Name, hook.URL)
 		}
 	}
 }
 
+// validateTemplate bounds a MetricTemplate's query (its required provider
+// type and query are the CRD's, checked before).
 func validateTemplate(ps *Problems, where string, template *MetricTemplate) {
-	// FL artifacts/flagger/crd.yaml (MetricTemplate): provider and query are required.
-	if template.Spec.Query == "" {
-		ps.AddAt(where, "MetricTemplate %s: spec.query is required", template.Metadata.Name)
-	}
 	if len(template.Spec.Query) > metricstore.MaxQueryBytes {
 		ps.AddAt(where, "MetricTemplate %s: spec.query is %d bytes long: the limit is %d", template.Metadata.Name, len(template.Spec.Query), metricstore.MaxQueryBytes)
-	}
-	if template.Spec.Provider.Type == "" {
-		ps.AddAt(where, "MetricTemplate %s: spec.provider.type is required", template.Metadata.Name)
 	}
 }
 
@@ -511,10 +478,20 @@ var ErrUnsupported = fmt.Errorf("not modelled by the sim backend")
 func (m *Manifests) Unsupported() error {
 	var reasons []string
 	spec := m.Canary.Spec
-	switch spec.Provider {
-	case "", "istio", "linkerd", "smi:v1alpha1:linkerd":
-	default:
+	switch {
+	case spec.Provider == "" && m.MeshProvider != "" && MeshFor(&m.Canary, m.MeshProvider) != MeshIstio && MeshFor(&m.Canary, m.MeshProvider) != MeshLinkerd:
+		reasons = append(reasons, fmt.Sprintf("meshProvider %q, the provider of a Canary that names none (the sim models the istio and linkerd routers)", m.MeshProvider))
+	case spec.Provider != "" && MeshFor(&m.Canary, "") != MeshIstio && MeshFor(&m.Canary, "") != MeshLinkerd:
 		reasons = append(reasons, fmt.Sprintf("provider %q (the sim models the istio and linkerd routers)", spec.Provider))
+	}
+	switch target := spec.TargetRef; {
+	case target == nil:
+	case IsKnativeTarget(target):
+		reasons = append(reasons, fmt.Sprintf("targetRef Knative Service %s (serving.knative.dev/v1: Flagger's Knative controller routes by Knative revisions, FL pkg/canary/knative_controller.go)", target.Name))
+	case target.Kind == "Service":
+		reasons = append(reasons, fmt.Sprintf("targetRef Service %s (Flagger's ClusterIP Service target, FL pkg/canary/service_controller.go)", target.Name))
+	case target.Kind == "DaemonSet":
+		reasons = append(reasons, fmt.Sprintf("targetRef DaemonSet %s (the sim models Deployment targets; Flagger's DaemonSet controller is FL pkg/canary/daemonset_controller.go)", target.Name))
 	}
 	if spec.AutoscalerRef != nil {
 		reasons = append(reasons, "autoscalerRef (HPA-driven replica counts)")
@@ -628,6 +605,13 @@ const (
 	MeshIstio   = "istio"
 	MeshLinkerd = "linkerd"
 )
+
+// IsKnativeTarget is LocalObjectReference.IsKnativeService (FL
+// pkg/apis/flagger/v1beta1/canary.go:517-523): a Service of
+// serving.knative.dev/v1.
+func IsKnativeTarget(ref *Reference) bool {
+	return ref != nil && ref.Kind == "Service" && ref.APIVersion == "serving.knative.dev/v1"
+}
 
 // ServiceNames are the apex, primary and canary Service names (FL
 // pkg/apis/flagger/v1beta1/canary.go:608-616 GetServiceNames).

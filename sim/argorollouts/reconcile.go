@@ -302,6 +302,24 @@ func (c *Controller) resolveMetrics(analysis *api.RolloutAnalysis) ([]*api.Resol
 			}
 		}
 	}
+	// A template arg from a Secret is read when the run measures, over any
+	// value the Rollout passed (AR analysis/analysis.go:265-287).
+	for _, ref := range analysis.Templates {
+		template := c.m.Templates[ref.TemplateName]
+		if ref.ClusterScope {
+			template = c.m.Cluster[ref.TemplateName]
+		}
+		for _, arg := range template.Spec.Args {
+			if arg.ValueFrom == nil || arg.ValueFrom.SecretKeyRef == nil {
+				continue
+			}
+			value, err := c.m.SecretValue(*arg.ValueFrom.SecretKeyRef)
+			if err != nil {
+				return nil, fmt.Errorf("Unable to resolve metric arguments: %w", err)
+			}
+			args[arg.Name] = value
+		}
+	}
 	for _, ref := range analysis.Templates {
 		template := c.m.Templates[ref.TemplateName]
 		if ref.ClusterScope {

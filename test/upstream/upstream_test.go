@@ -48,6 +48,14 @@ func flBlock(path string, n int) source {
 	return source{module: flaggerModule, path: path, block: n}
 }
 
+// flMetrics is the MetricTemplates of a shell file (the e2e scripts'
+// shared test-utils.sh), without a Canary.
+func flMetrics(path string) source {
+	return source{module: flaggerModule, path: path, block: metricsOnly}
+}
+
+const metricsOnly = -1
+
 // want is how a set ends: an outcome (exit 0, the scenario expects it), or
 // an exit code and a text stderr must hold (the refused feature or the
 // invalid field).
@@ -92,6 +100,10 @@ var (
 	clusterTemplates  = ar("examples/cluster-analysis-templates.yaml")
 	podinfoTutorial   = []source{fl("kustomize/podinfo/deployment.yaml"), fl("kustomize/podinfo/hpa.yaml")}
 	podinfoE2E        = []source{fl("test/workloads/deployment.yaml"), fl("test/workloads/secret.yaml")}
+	podinfoDaemonSet  = []source{fl("test/workloads/daemonset.yaml"), fl("test/workloads/secret.yaml")}
+	// gatewayAPIMetrics are the MetricTemplates test/gatewayapi/run.sh
+	// creates (test-utils.sh) before its scripts' Canaries.
+	gatewayAPIMetrics = flMetrics("test/gatewayapi/test-utils.sh")
 )
 
 func with(base []source, more ...source) []source {
@@ -123,6 +135,9 @@ var argoSets = []set{
 	{name: "examples/workload-ref", files: []source{ar("examples/workload-ref/workload-ref.yaml")}, want: refused("spec.workloadRef")},
 	{name: "examples/ambassador", files: []source{ar("examples/ambassador/rollout.yaml"), ar("examples/ambassador/echo-service.yaml"), ar("examples/ambassador/echo-mapping.yaml"), ar("examples/ambassador/resolver.yaml")}, want: refused("trafficRouting.ambassador")},
 	{name: "examples/appmesh", files: []source{ar("examples/appmesh/canary-rollout.yaml"), ar("examples/appmesh/canary-service.yaml")}, want: refused("trafficRouting.appMesh")},
+	{name: "examples/apisix", files: []source{ar("examples/apisix/rollout.yaml"), ar("examples/apisix/services.yaml"), ar("examples/apisix/route.yaml")}, want: refused("step 0: setHeaderRoute")},
+	{name: "examples/experiment-with-analysis", files: []source{ar("examples/experiment-with-analysis.yaml")}, want: refused("Experiment experiment-with-analysis")},
+	{name: "examples/rollout-secret", files: []source{ar("examples/rollout-secret.yaml")}, want: refused("provider web")},
 	{name: "examples/traffic-management/rollout-linkerd", files: []source{ar("examples/traffic-management/rollout-linkerd.yaml"), ar("examples/traffic-management/job.yaml")}, want: invalid(`linkerd.io/inject in body must be of type string`)},
 	{name: "examples/traffic-routing-experiment-step istio", files: []source{ar("examples/traffic-routing-experiment-step/istio-host-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "examples/traffic-routing-experiment-step alb", files: []source{ar("examples/traffic-routing-experiment-step/rollout-alb-experiment-step.yaml")}, want: refused("trafficRouting.alb")},
@@ -159,12 +174,15 @@ var argoSets = []set{
 	{name: "e2e/alb/rollout-alb-experiment-no-setweight", files: []source{ar("test/e2e/alb/rollout-alb-experiment-no-setweight.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/alb/rollout-alb-multi-ingress-experiment", files: []source{ar("test/e2e/alb/rollout-alb-multi-ingress-experiment.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/alb/rollout-alb-multi-ingress-experiment-no-setweight", files: []source{ar("test/e2e/alb/rollout-alb-multi-ingress-experiment-no-setweight.yaml")}, want: refused("trafficRouting.alb")},
+	{name: "e2e/apisix/rollout-apisix-canary-set-header", files: []source{ar("test/e2e/apisix/rollout-apisix-canary-set-header.yaml")}, want: refused("trafficRouting.apisix")},
 	{name: "e2e/apisix/rollout-apisix-canary", files: []source{ar("test/e2e/apisix/rollout-apisix-canary.yaml")}, want: refused("trafficRouting.apisix")},
 	{name: "e2e/appmesh/appmesh-canary-rollout", files: []source{ar("test/e2e/appmesh/appmesh-canary-rollout.yaml")}, want: refused("trafficRouting.appMesh")},
 	{name: "e2e/functional/alb-bluegreen-rollout", files: []source{ar("test/e2e/functional/alb-bluegreen-rollout.yaml")}, want: refused("the blueGreen strategy")},
 	{name: "e2e/functional/rollout-bluegreen", files: []source{ar("test/e2e/functional/rollout-bluegreen.yaml")}, want: refused("the blueGreen strategy")},
 	{name: "e2e/functional/alb-canary-rollout", files: []source{ar("test/e2e/functional/alb-canary-rollout.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/functional/alb-canary-multi-ingress-rollout", files: []source{ar("test/e2e/functional/alb-canary-multi-ingress-rollout.yaml")}, want: refused("trafficRouting.alb")},
+	{name: "e2e/functional/alb-pingpong-rollout", files: []source{ar("test/e2e/functional/alb-pingpong-rollout.yaml")}, want: refused("canary.pingPong")},
+	{name: "e2e/functional/alb-pingpong-multi-ingress-rollout", files: []source{ar("test/e2e/functional/alb-pingpong-multi-ingress-rollout.yaml")}, want: refused("canary.pingPong")},
 	{name: "e2e/functional/albmesh-pingpong-stablecanary-rollout", files: []source{ar("test/e2e/functional/albmesh-pingpong-stablecanary-rollout.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/functional/canary-dynamic-stable-scale", files: []source{ar("test/e2e/functional/canary-dynamic-stable-scale.yaml")}, want: refused("canary.dynamicStableScale")},
 	{name: "e2e/functional/canary-scaledowndelay", files: []source{ar("test/e2e/functional/canary-scaledowndelay.yaml")}, want: refused("trafficRouting.alb")},
@@ -174,6 +192,12 @@ var argoSets = []set{
 	{name: "e2e/functional/rollout-experiment-analysis", files: []source{ar("test/e2e/functional/rollout-experiment-analysis.yaml")}, want: refused("step 0: experiment")},
 	{name: "e2e/functional/rollout-background-analysis", files: []source{ar("test/e2e/functional/rollout-background-analysis.yaml"), ar("test/e2e/functional/analysistemplate-web-background.yaml")}, want: refused("provider web")},
 	{name: "e2e/functional/rollout-background-analysis-inconclusive", files: []source{ar("test/e2e/functional/rollout-background-analysis-inconclusive.yaml"), ar("test/e2e/functional/analysistemplate-web-background-inconclusive.yaml")}, want: refused("provider web")},
+	{name: "e2e/functional/experiment-with-service", files: []source{ar("test/e2e/functional/experiment-with-service.yaml")}, want: refused("a standalone Experiment, with no Rollout")},
+	{name: "e2e/functional/experiment-dry-run-analysis", files: []source{ar("test/e2e/functional/experiment-dry-run-analysis.yaml")}, want: refused("Experiment experiment-with-dry-run")},
+	{name: "e2e/expectedfailures/experiment-failed-analysis", files: []source{ar("test/e2e/expectedfailures/experiment-failed-analysis.yaml")}, want: refused("Experiment experiment-failed-analysis")},
+	{name: "e2e/functional/rollout-secret", files: []source{ar("test/e2e/functional/rollout-secret.yaml")}, want: refused("provider web")},
+	{name: "e2e/functional/rollout-secret-withArgs", files: []source{ar("test/e2e/functional/rollout-secret-withArgs.yaml")}, want: refused("provider web")},
+	{name: "e2e/functional/rollout-bg-analysis-withArgs", files: []source{ar("test/e2e/functional/rollout-bg-analysis-withArgs.yaml")}, want: refused("provider web")},
 	{name: "e2e/functional/rollout-background-invalid-job", files: []source{ar("test/e2e/functional/rollout-background-invalid-job.yaml"), ar("test/e2e/functional/analysistemplate-long-running-job.yaml"), ar("test/e2e/functional/analysistemplate-invalid-image-job.yaml")}, want: refused("provider job")},
 	{name: "e2e/functional/rollout-background-long-running-job", files: []source{ar("test/e2e/functional/rollout-background-long-running-job.yaml"), ar("test/e2e/functional/analysistemplate-long-running-job.yaml")}, want: refused("provider job")},
 	{name: "e2e/functional/rollout-background-long-running-job-deadline", files: []source{ar("test/e2e/functional/rollout-background-long-running-job-deadline.yaml"), ar("test/e2e/functional/analysistemplate-long-running-job-deadline.yaml")}, want: refused("provider job")},
@@ -187,6 +211,8 @@ var argoSets = []set{
 	{name: "e2e/header-routing/alb-header-route-multi-ingress", files: []source{ar("test/e2e/header-routing/alb-header-route-multi-ingress.yaml")}, want: refused("trafficRouting.managedRoutes")},
 	{name: "e2e/header-routing/istio-hr-host", files: []source{ar("test/e2e/header-routing/istio-hr-host.yaml")}, want: refused("trafficRouting.managedRoutes")},
 	{name: "e2e/mirror-route/istio-mirror-host", files: []source{ar("test/e2e/mirror-route/istio-mirror-host.yaml")}, want: refused("trafficRouting.managedRoutes")},
+	{name: "e2e/istio/istio-host-split-ping-pong", files: []source{ar("test/e2e/istio/istio-host-split-ping-pong.yaml")}, want: refused("canary.pingPong")},
+	{name: "e2e/istio/istio-host-only-tls-split", files: []source{ar("test/e2e/istio/istio-host-only-tls-split.yaml")}, want: refused("trafficRouting.istio tlsRoutes/tcpRoutes")},
 	{name: "e2e/istio/istio-host-split-experiment-step", files: []source{ar("test/e2e/istio/istio-host-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "e2e/istio/istio-subset-split-experiment-step", files: []source{ar("test/e2e/istio/istio-subset-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort", files: []source{ar("test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml")}, want: refused("canary.dynamicStableScale")},
@@ -202,6 +228,9 @@ const (
 	istioAB         = "docs/gitbook/tutorials/istio-ab-testing.md"
 	linkerdTutorial = "docs/gitbook/tutorials/linkerd-progressive-delivery.md"
 	istioE2E        = "test/istio/test-canary.sh"
+	// gatewayAPITutorial holds 4 Canaries, then 5 fragments of one (the
+	// fields a section changes, the rest "omitted for brevity").
+	gatewayAPITutorial = "docs/gitbook/tutorials/gatewayapi-progressive-delivery.md"
 )
 
 // flaggerSets are Flagger's tutorials (with kustomize/podinfo, which they
@@ -221,6 +250,18 @@ var flaggerSets = []set{
 	{name: "tutorial traefik-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/traefik-progressive-delivery.md", 1)), want: refused(`provider "traefik"`)},
 	{name: "tutorial kubernetes-blue-green", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/kubernetes-blue-green.md", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "tutorial keda-scaledobject", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/keda-scaledobject.md", 1)), want: refused(`provider "kubernetes"`)},
+	{name: "tutorial contour-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/contour-progressive-delivery.md", 1)), mesh: "contour", want: refused(`meshProvider "contour"`)},
+	{name: "tutorial kuma-progressive-delivery", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/kuma-progressive-delivery.md", 1)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 1", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 1)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 2", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 2)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 3", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 3)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery 4", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 4)), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 5", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 5)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 6", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 6)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 7", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 7)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 8", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 8)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial gatewayapi-progressive-delivery fragment 9", files: with(podinfoTutorial, flBlock(gatewayAPITutorial, 9)), mesh: "gatewayapi:v1", want: invalid("spec.targetRef: Required value")},
+	{name: "tutorial knative-progressive-delivery", files: []source{flBlock("docs/gitbook/tutorials/knative-progressive-delivery.md", 1)}, want: refused("targetRef Knative Service podinfo")},
 	{name: "tutorial prometheus-operator", files: with(podinfoTutorial, flBlock("docs/gitbook/tutorials/prometheus-operator.md", 1)), want: refused(`provider "kubernetes"`)},
 
 	// test/*/ e2e scripts
@@ -242,6 +283,21 @@ var flaggerSets = []set{
 	{name: "e2e keda test-scaledobject", files: with(podinfoE2E, flBlock("test/keda/test-scaledobject.sh", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "e2e kubernetes test-deployment", files: with(podinfoE2E, flBlock("test/kubernetes/test-deployment.sh", 1)), want: refused(`provider "kubernetes"`)},
 	{name: "e2e kubernetes test-hpa", files: with(podinfoE2E, flBlock("test/kubernetes/test-hpa.sh", 1)), want: refused(`provider "kubernetes"`)},
+	{name: "e2e gatewayapi test-canary 1", files: with(podinfoE2E, flBlock("test/gatewayapi/test-canary.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-canary 2", files: with(podinfoE2E, flBlock("test/gatewayapi/test-canary.sh", 2), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-ab", files: with(podinfoE2E, flBlock("test/gatewayapi/test-ab.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-bg", files: with(podinfoE2E, flBlock("test/gatewayapi/test-bg.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e gatewayapi test-session-affinity", files: with(podinfoE2E, flBlock("test/gatewayapi/test-session-affinity.sh", 1), gatewayAPIMetrics), mesh: "gatewayapi:v1", want: refused(`meshProvider "gatewayapi:v1"`)},
+	{name: "e2e kuma test-canary 1", files: with(podinfoE2E, flBlock("test/kuma/test-canary.sh", 1)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "e2e kuma test-canary 2", files: with(podinfoE2E, flBlock("test/kuma/test-canary.sh", 2)), mesh: "kuma", want: refused(`meshProvider "kuma"`)},
+	{name: "e2e nginx test-canary 1", files: with(podinfoE2E, flBlock("test/nginx/test-canary.sh", 1)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-canary 2", files: with(podinfoE2E, flBlock("test/nginx/test-canary.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-lifecycle 1", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 1)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e nginx test-lifecycle 2", files: with(podinfoE2E, flBlock("test/nginx/test-lifecycle.sh", 2)), mesh: "nginx", want: refused(`meshProvider "nginx"`)},
+	{name: "e2e kubernetes test-daemonset 1", files: with(podinfoDaemonSet, flBlock("test/kubernetes/test-daemonset.sh", 1)), want: refused("targetRef DaemonSet podinfo-ds")},
+	{name: "e2e kubernetes test-daemonset 2", files: with(podinfoDaemonSet, flBlock("test/kubernetes/test-daemonset.sh", 2)), want: refused("targetRef DaemonSet podinfo-ds")},
+	{name: "e2e knative test-canary 1", files: []source{flBlock("test/knative/test-canary.sh", 1)}, want: refused("targetRef Knative Service podinfo")},
+	{name: "e2e knative test-canary 2", files: []source{flBlock("test/knative/test-canary.sh", 2)}, want: refused("targetRef Knative Service podinfo")},
 	{name: "e2e skipper test-canary", files: with(podinfoE2E, flBlock("test/skipper/test-canary.sh", 1)), want: refused(`provider "skipper"`)},
 	{name: "e2e traefik test-canary", files: with(podinfoE2E, flBlock("test/traefik/test-canary.sh", 1)), want: refused(`provider "traefik"`)},
 }
@@ -360,7 +416,7 @@ func firstImage(t *testing.T, manifests []string) string {
 
 var (
 	markdownYAML = regexp.MustCompile("(?ms)^```ya?ml[^\\n]*\\n(.*?)^```")
-	heredoc      = regexp.MustCompile(`(?ms)<<\s*'?EOF'?[^\n]*\n(.*?)^EOF`)
+	heredoc      = regexp.MustCompile(`(?ms)<<\s*'?EOF'?[^\n]*\n(.*?)^[ \t]*EOF`)
 	canaryKind   = regexp.MustCompile(`(?m)^kind: Canary\s*$`)
 	apiVersion   = regexp.MustCompile(`(?m)^apiVersion: `)
 	metricKind   = regexp.MustCompile(`(?m)^kind: MetricTemplate\s*$`)
@@ -387,21 +443,28 @@ func materialize(t *testing.T, dirs map[string]string, src source, dir string, i
 	var metrics []string
 	n := 0
 	for _, b := range blocks {
+		text := dedent(b[1])
 		switch {
-		case canaryKind.MatchString(b[1]) && apiVersion.MatchString(b[1]):
+		case canaryKind.MatchString(text) && apiVersion.MatchString(text):
 			if n++; n == src.block {
-				canary = b[1]
+				canary = text
 			}
-		case metricKind.MatchString(b[1]):
-			metrics = append(metrics, b[1])
+		case metricKind.MatchString(text):
+			metrics = append(metrics, text)
 		}
 	}
-	if canary == "" {
+	var out []string
+	switch {
+	case src.block == metricsOnly && len(metrics) == 0:
+		t.Fatalf("%s holds no MetricTemplate blocks", path)
+	case src.block == metricsOnly:
+	case canary == "":
 		t.Fatalf("%s holds %d Canary blocks, not %d", path, n, src.block)
-	}
-	out := []string{filepath.Join(dir, fmt.Sprintf("%d-canary.yaml", i))}
-	if err := os.WriteFile(out[0], []byte(canary), 0o644); err != nil {
-		t.Fatal(err)
+	default:
+		out = append(out, filepath.Join(dir, fmt.Sprintf("%d-canary.yaml", i)))
+		if err := os.WriteFile(out[0], []byte(canary), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(metrics) > 0 {
 		extra := filepath.Join(dir, fmt.Sprintf("%d-metrictemplates.yaml", i))
@@ -411,6 +474,20 @@ func materialize(t *testing.T, dirs map[string]string, src source, dir string, i
 		out = append(out, extra)
 	}
 	return out
+}
+
+// dedent removes the indentation of a heredoc written inside a shell
+// function: that of its first line, from every line.
+func dedent(text string) string {
+	indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+	if indent == "" {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		lines[i] = strings.TrimPrefix(line, indent)
+	}
+	return strings.Join(lines, "\n")
 }
 
 var (
