@@ -11,9 +11,13 @@ import (
 	"github.com/canarylab/canarylab/scenario"
 )
 
-// Evaluate checks the scenario's expectations against the result, fills
-// res.Assertions (expected against observed) and res.Passed.
+// Evaluate says why the run ended as it did (res.Outcome.Reason, from the
+// timeline) and what the scenario declared rather than observed
+// (res.Declared), checks the scenario's expectations against the result,
+// and fills res.Assertions (expected against observed) and res.Passed.
 func Evaluate(sc *scenario.Scenario, res *result.Result) {
+	res.Outcome.Reason = res.FindReason()
+	res.Declared = sc.Declared()
 	expect := sc.Spec.Expect
 	var assertions []result.Assertion
 	observed := res.Outcome.Result

@@ -94,8 +94,6 @@ func Run(ctx context.Context, backend Backend, sc *scenario.Scenario, opts Optio
 		if err != nil && res.Error == "" {
 			res.Error = err.Error()
 		}
-		res.Outcome.Reason = res.FindReason()
-		res.Declared = sc.Declared()
 		Evaluate(sc, res)
 	}
 	return res, err
