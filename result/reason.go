@@ -110,14 +110,20 @@ func (r *Result) attempt(end float64) []Event {
 	return r.Events[start:stop]
 }
 
-// rolloutAbort explains Argo Rollouts' last abort: the nearest cause before
-// it, an operator's abort, an AnalysisRun that ended Failed or Error (AR
-// rollout/analysis.go: either aborts), or the progress deadline (AR
-// rollout/sync.go: progressDeadlineAbort).
+// rolloutAbort explains Argo Rollouts' last abort: the progress deadline
+// when the abort says so (AR rollout/sync.go evaluateProgressDeadlineAbort
+// aborts with conditions.ReplicaSetTimeOutMessage, "... has timed out
+// progressing.", and never sets the ProgressDeadlineExceeded condition
+// first), else the nearest cause before it: an operator's abort, an
+// AnalysisRun that ended Failed or Error (AR rollout/analysis.go: either
+// aborts), or a recorded deadline.
 func rolloutAbort(events []Event) *Reason {
 	last := lastIndex(events, func(e Event) bool { return e.Type == RolloutAborted })
 	if last < 0 {
 		return nil
+	}
+	if strings.Contains(events[last].Message, "has timed out progressing") {
+		return &Reason{Cause: CauseProgressDeadline}
 	}
 	for i := last; i >= 0; i-- {
 		switch event := events[i]; {
