@@ -105,12 +105,19 @@ type controllerType struct {
 // sim models, whose go.mod asks for a newer Go (1.26.10) than the toolchain
 // here. Istio's resources are read by istiod, which canarylab does not
 // model, from the protobuf JSON the CRD already types.
+//
+// The Argo Rollouts controller reads its objects tolerantly: what its
+// types cannot decode (a bad quantity in a pod template's resources, which
+// the CRD keeps as it comes) is logged as a malformed object and the rest
+// used (AR utils/tolerantinformer/tollerantinformer.go:67-87; its e2e
+// expects such a Rollout Healthy, AR test/e2e/functional_test.go:423-431),
+// so only ObjectMeta is decoded strictly for its kinds (controller "").
 var controllerKinds = map[typeKey]controllerType{
-	{"argoproj.io/v1alpha1", "Rollout"}:                 {reflect.TypeFor[rolloutsv1alpha1.Rollout](), "the Argo Rollouts controller"},
-	{"argoproj.io/v1alpha1", "AnalysisTemplate"}:        {reflect.TypeFor[rolloutsv1alpha1.AnalysisTemplate](), "the Argo Rollouts controller"},
-	{"argoproj.io/v1alpha1", "ClusterAnalysisTemplate"}: {reflect.TypeFor[rolloutsv1alpha1.ClusterAnalysisTemplate](), "the Argo Rollouts controller"},
-	{"argoproj.io/v1alpha1", "AnalysisRun"}:             {reflect.TypeFor[rolloutsv1alpha1.AnalysisRun](), "the Argo Rollouts controller"},
-	{"argoproj.io/v1alpha1", "Experiment"}:              {reflect.TypeFor[rolloutsv1alpha1.Experiment](), "the Argo Rollouts controller"},
+	{"argoproj.io/v1alpha1", "Rollout"}:                 {reflect.TypeFor[rolloutsv1alpha1.Rollout](), ""},
+	{"argoproj.io/v1alpha1", "AnalysisTemplate"}:        {reflect.TypeFor[rolloutsv1alpha1.AnalysisTemplate](), ""},
+	{"argoproj.io/v1alpha1", "ClusterAnalysisTemplate"}: {reflect.TypeFor[rolloutsv1alpha1.ClusterAnalysisTemplate](), ""},
+	{"argoproj.io/v1alpha1", "AnalysisRun"}:             {reflect.TypeFor[rolloutsv1alpha1.AnalysisRun](), ""},
+	{"argoproj.io/v1alpha1", "Experiment"}:              {reflect.TypeFor[rolloutsv1alpha1.Experiment](), ""},
 	{"flagger.app/v1beta1", "Canary"}:                   {reflect.TypeFor[flaggerv1beta1.Canary](), "Flagger"},
 	{"flagger.app/v1beta1", "MetricTemplate"}:           {reflect.TypeFor[flaggerv1beta1.MetricTemplate](), "Flagger"},
 	{"flagger.app/v1beta1", "AlertProvider"}:            {reflect.TypeFor[flaggerv1beta1.AlertProvider](), "Flagger"},

@@ -194,6 +194,8 @@ var argoSets = []set{
 	{name: "e2e/functional/rollout-background-analysis-inconclusive", files: []source{ar("test/e2e/functional/rollout-background-analysis-inconclusive.yaml"), ar("test/e2e/functional/analysistemplate-web-background-inconclusive.yaml")}, want: refused("provider web")},
 	{name: "e2e/functional/experiment-with-service", files: []source{ar("test/e2e/functional/experiment-with-service.yaml")}, want: refused("a standalone Experiment, with no Rollout")},
 	{name: "e2e/functional/experiment-dry-run-analysis", files: []source{ar("test/e2e/functional/experiment-dry-run-analysis.yaml")}, want: refused("Experiment experiment-with-dry-run")},
+	{name: "e2e/expectedfailures/malformed-rollout", files: []source{ar("test/e2e/expectedfailures/malformed-rollout.yaml")}, want: outcome("promoted")},
+	{name: "e2e/expectedfailures/malformed-rollout-ephemeral", files: []source{ar("test/e2e/expectedfailures/malformed-rollout-ephemeral.yaml")}, want: outcome("promoted")},
 	{name: "e2e/expectedfailures/experiment-failed-analysis", files: []source{ar("test/e2e/expectedfailures/experiment-failed-analysis.yaml")}, want: refused("Experiment experiment-failed-analysis")},
 	{name: "e2e/functional/rollout-secret", files: []source{ar("test/e2e/functional/rollout-secret.yaml")}, want: refused("provider web")},
 	{name: "e2e/functional/rollout-secret-withArgs", files: []source{ar("test/e2e/functional/rollout-secret-withArgs.yaml")}, want: refused("provider web")},
