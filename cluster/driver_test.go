@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,48 @@ func TestObserverTimeline(t *testing.T) {
 	o.onReplicaSet(rs(0), false)
 	if last := events[len(events)-1]; last.Type != result.CanaryScaledDown {
 		t.Errorf("last event %v, want CanaryScaledDown", last.Type)
+	}
+}
+
+// The progress deadline is recorded as RolloutDegraded each time the
+// controller times the rollout out: progress ends a timeout and the
+// deadline can pass again (AR rollout/sync.go:664-710).
+func TestObserverProgressDeadlineEachTime(t *testing.T) {
+	now := time.Duration(0)
+	var events []string
+	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
+		Emit: func(e result.Event) { events = append(events, e.Type+" "+e.Message) }}
+	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
+	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	status := func(phase, reason, message string, abort bool, stable string) *unstructured.Unstructured {
+		return rolloutObject(map[string]any{"currentStepIndex": int64(0), "phase": phase, "message": message, "abort": abort,
+			"observedGeneration": "2", "stableRS": stable, "currentPodHash": "bbb",
+			"conditions": []any{map[string]any{"type": "Progressing", "reason": reason, "message": `ReplicaSet "demo-bbb" has timed out progressing.`}}}, false)
+	}
+	o.MarkReleased()
+	for _, s := range []*unstructured.Unstructured{
+		status("Progressing", "ReplicaSetUpdated", "", false, "aaa"),
+		status("Degraded", "ProgressDeadlineExceeded", "", false, "aaa"),
+		status("Degraded", "ProgressDeadlineExceeded", "", false, "aaa"),
+		status("Progressing", "ReplicaSetUpdated", "", false, "aaa"),
+		status("Degraded", "ProgressDeadlineExceeded", "", false, "aaa"),
+		status("Healthy", "NewReplicaSetAvailable", "", false, "bbb"),
+	} {
+		now += time.Second
+		o.onRollout(s, false)
+	}
+	var got []string
+	for _, e := range events {
+		if strings.HasPrefix(e, result.RolloutDegraded) || strings.HasPrefix(e, result.RolloutAborted) {
+			got = append(got, strings.Fields(e)[0])
+		}
+	}
+	want := []string{result.RolloutDegraded, result.RolloutDegraded}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("want RolloutDegraded twice before the promotion; events:\n%s", strings.Join(events, "\n"))
+	}
+	if !slices.Contains(events, result.RolloutDegraded+` ProgressDeadlineExceeded: ReplicaSet "demo-bbb" has timed out progressing.`) {
+		t.Errorf("messages:\n%s", strings.Join(events, "\n"))
 	}
 }
 

@@ -67,6 +67,7 @@ func TestSuiteIsShort(t *testing.T) {
 								TrafficRouting             *yaml.Node `yaml:"trafficRouting"`
 								AbortScaleDownDelaySeconds *int       `yaml:"abortScaleDownDelaySeconds"`
 								ScaleDownDelaySeconds      *int       `yaml:"scaleDownDelaySeconds"`
+								DynamicStableScale         bool       `yaml:"dynamicStableScale"`
 							} `yaml:"canary"`
 						} `yaml:"strategy"`
 					} `yaml:"spec"`
@@ -80,6 +81,15 @@ func TestSuiteIsShort(t *testing.T) {
 				canary := rollout.Spec.Strategy.Canary
 				if canary.TrafficRouting == nil {
 					continue // both delays need traffic routing (AR validation.go)
+				}
+				if canary.DynamicStableScale {
+					// No scaleDownDelaySeconds (AR validation.go rejects it): the
+					// previous stable goes at the promotion; without
+					// abortScaleDownDelaySeconds the canary goes with its weight.
+					if delay := canary.AbortScaleDownDelaySeconds; delay != nil && *delay > 5 {
+						t.Errorf("%s: set abortScaleDownDelaySeconds to at most 5, or leave it out, so that runs settle quickly", doc.Where())
+					}
+					continue
 				}
 				for name, delay := range map[string]*int{"abortScaleDownDelaySeconds": canary.AbortScaleDownDelaySeconds, "scaleDownDelaySeconds": canary.ScaleDownDelaySeconds} {
 					if delay == nil || *delay > 5 {

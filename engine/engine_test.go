@@ -22,6 +22,8 @@ type world struct {
 	since    *time.Duration
 	settled  bool
 	failWith error
+	// abortTakes is how long an abort's call takes on the clock.
+	abortTakes time.Duration
 }
 
 func (w *world) call(format string, args ...any) error {
@@ -35,8 +37,11 @@ func (w *world) Emit(e result.Event) {
 func (w *world) Release(_ context.Context, image string) error { return w.call("release %s", image) }
 func (w *world) Promote(context.Context) error                 { return w.call("promote") }
 func (w *world) PromoteFull(context.Context) error             { return w.call("promote-full") }
-func (w *world) Abort(context.Context) error                   { return w.call("abort") }
-func (w *world) Retry(context.Context) error                   { return w.call("retry") }
+func (w *world) Abort(context.Context) error {
+	*w.now += w.abortTakes
+	return w.call("abort")
+}
+func (w *world) Retry(context.Context) error { return w.call("retry") }
 func (w *world) KillPods(_ context.Context, target scenario.Target, count int) (int, error) {
 	return count, w.call("kill %d %s", count, target)
 }
@@ -143,6 +148,20 @@ func TestActionsAndErrors(t *testing.T) {
 	w.failWith = fmt.Errorf("the API server said no")
 	if err := run.Loop(t.Context()); err == nil || err.Error() != "at 0s: the API server said no" {
 		t.Errorf("err = %v, want the release's error at its time", err)
+	}
+}
+
+// An action is recorded at the time it was issued, not when its call
+// returned: what the controller did meanwhile comes after it.
+func TestActionTimeIsWhenIssued(t *testing.T) {
+	t.Parallel()
+	run, w := newRun([]scenario.Event{{At: dur(2 * time.Second), Action: scenario.ActionAbort}}, 5*time.Second, scenario.ControllerArgoRollouts)
+	w.abortTakes = 300 * time.Millisecond
+	if err := run.Loop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(w.calls, "|"), "2.3s abort") || !strings.Contains(strings.Join(w.events, "|"), "2s ActionApplied abort") {
+		t.Errorf("calls %v, events %v: want the abort recorded at 2s", w.calls, w.events)
 	}
 }
 

@@ -237,6 +237,56 @@ func TestProgressDeadlineWithoutAbortDegrades(t *testing.T) {
 	}
 }
 
+// The progress deadline counts from the last progress of the replicas:
+// pods becoming ready every ~3s keep a 5s deadline from passing while a
+// promoted basic canary replaces the stable one pod at a time (AR
+// utils/conditions/conditions.go:253-282 RolloutProgressing, 341-370
+// RolloutTimedOut; the shape of AR test/e2e/functional/rollout-canary-with-pause.yaml).
+func TestProgressDeadlineCountsFromReplicaProgress(t *testing.T) {
+	t.Parallel()
+	r := `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo}
+spec:
+  replicas: 3
+  progressDeadlineSeconds: 5
+  template:
+    spec:
+      containers: [{name: demo, image: canarylab/demo:blue}]
+  strategy:
+    canary:
+      steps:
+        - setWeight: 20
+        - pause: {}
+`
+	res := runManifests(t, "canarylab/demo:green", "  events:\n    - {at: 60s, action: promote}\n", "promoted", r)
+	if degraded := events(res, result.RolloutDegraded); len(degraded) != 0 {
+		t.Errorf("the deadline passed though the replicas progressed within it:\n%s", timeline(res))
+	}
+}
+
+// Without progressDeadlineAbort a timeout is a condition, not an end:
+// progress replaces it and a healthy rollout is promoted (AR
+// rollout/sync.go:664-690; e2e TestCanaryProgressDeadlineExceededWithPause
+// expects Degraded, then Healthy). The deadline passes a second after
+// lastUpdateTime+progressDeadlineSeconds, whole seconds (requeueStuckRollout).
+func TestProgressDeadlineEndsWithProgress(t *testing.T) {
+	t.Parallel()
+	r := rollout("", "        - setWeight: 25\n        - pause: {duration: 10s}\n")
+	r = strings.Replace(r, "  replicas: 4\n", "  replicas: 4\n  progressDeadlineSeconds: 10\n", 1)
+	res := runManifests(t, "canarylab/demo:slow-start", "", "promoted", r, services)
+	degraded, promoted := events(res, result.RolloutDegraded), events(res, result.RolloutPromoted)
+	if len(degraded) == 0 || len(promoted) != 1 || degraded[len(degraded)-1].AtSeconds > promoted[0].AtSeconds {
+		t.Fatalf("want RolloutDegraded, then RolloutPromoted:\n%s", timeline(res))
+	}
+	if first := degraded[0].AtSeconds; first != 11 {
+		t.Errorf("first RolloutDegraded at %gs, want 11s: the canary pod created at 0s, 10s deadline, requeued a second after", first)
+	}
+	if weights := events(res, result.WeightChanged); len(weights) == 0 || weights[0].AtSeconds < degraded[0].AtSeconds {
+		t.Errorf("the canary got weight before its slow pod was ready:\n%s", timeline(res))
+	}
+}
+
 // A retry as the scenario's last event, after the aborted canary was
 // scaled down, still takes effect: the run does not end at the moment of
 // the retry with the abort's outcome (docs/architecture.md#outcomes: a

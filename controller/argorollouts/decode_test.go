@@ -205,8 +205,17 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Unsupported(); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "canary.dynamicStableScale") {
-		t.Fatalf("dynamicStableScale: %v", err)
+	if err := m.Unsupported(); err != nil {
+		t.Fatalf("dynamicStableScale is modelled: %v", err)
+	}
+	// The controller's validation: only with traffic routing, never with scaleDownDelaySeconds.
+	withDelay := strings.Replace(dynamic, "      dynamicStableScale: true\n", "      dynamicStableScale: true\n      scaleDownDelaySeconds: 5\n", 1)
+	if _, err := decode(t, withDelay, services, validTemplate); err == nil || !strings.Contains(err.Error(), "dynamicStableScale cannot be used with scaleDownDelaySeconds") {
+		t.Errorf("dynamicStableScale with scaleDownDelaySeconds: %v", err)
+	}
+	basic := strings.Replace(dynamic, "      trafficRouting:\n        istio:\n          virtualService: {name: demo, routes: [primary]}\n", "", 1)
+	if _, err := decode(t, basic, services, validTemplate); err == nil || !strings.Contains(err.Error(), "dynamicStableScale can only be used with traffic routing") {
+		t.Errorf("dynamicStableScale without traffic routing: %v", err)
 	}
 }
 

@@ -111,6 +111,14 @@ func validateRollout(ps *Problems, m *Manifests) {
 		// AR validation.go ValidateRolloutStrategyCanary: InvalidCanaryScaleDownDelay.
 		ps.Add(file, line, "Rollout %s: canary scaleDownDelaySeconds can only be used with traffic routing (the controller rejects it)", rollout.Metadata.Name)
 	}
+	// AR pkg/apis/rollouts/validation/validation.go:296-306: InvalidCanaryDynamicStableScale
+	// and InvalidCanaryDynamicStableScaleWithScaleDownDelay.
+	if canary.DynamicStableScale && canary.TrafficRouting == nil {
+		ps.Add(file, line, "Rollout %s: canary dynamicStableScale can only be used with traffic routing (the controller rejects it)", rollout.Metadata.Name)
+	}
+	if canary.DynamicStableScale && canary.TrafficRouting != nil && canary.ScaleDownDelaySeconds != nil {
+		ps.Add(file, line, "Rollout %s: canary dynamicStableScale cannot be used with scaleDownDelaySeconds (the controller rejects it)", rollout.Metadata.Name)
+	}
 	for _, service := range []string{canary.CanaryService, canary.StableService} {
 		if service != "" && !m.Services[service] {
 			ps.Add(file, line, "Rollout %s: Service %q is not among the scenario's manifests: add it", rollout.Metadata.Name, service)
@@ -497,12 +505,6 @@ func (m *Manifests) Unsupported() error {
 		}
 		if canary.PingPong != nil {
 			reasons = append(reasons, "canary.pingPong (two Services taking turns as stable and canary)")
-		}
-		if canary.DynamicStableScale {
-			// On abort the controller steps the weight back as the stable
-			// ReplicaSet scales up again (AR utils/rollout/rolloututil.go
-			// IsDynamicallyRollingBackToStable); the model does not.
-			reasons = append(reasons, "canary.dynamicStableScale (the weight stepping of its abort is not modelled)")
 		}
 		if routing := canary.TrafficRouting; routing != nil && routing.Istio != nil {
 			refs := routing.Istio.VirtualServices

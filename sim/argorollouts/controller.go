@@ -70,9 +70,17 @@ type Controller struct {
 	abortMessage     string
 	promoteFull      bool
 	canaryWeight     int // the VirtualService weight last written
-	phase            string
-	progressSince    time.Duration
-	timedOut         bool
+	// status.canary.weights as the reconcile found it (the weight written
+	// by the previous one) and the canary pod-template hash it names.
+	statusWeight int
+	weightsHash  string
+	phase        string
+	// The Progressing condition: its reason and lastUpdateTime, and the
+	// status it was last computed on (progress.go).
+	progressing     string
+	progressUpdated time.Duration
+	observed        rolloutCounts
+	healthy         bool
 
 	stepRun, backgroundRun *AnalysisRun
 	runNames               map[string]int
@@ -111,6 +119,7 @@ func New(loop *vclock.Loop, world *dataplane.World, m *api.Manifests, metrics Me
 	c.revision = 1
 	c.currentHash = podTemplateHash(stableImage)
 	c.stableHash = c.currentHash
+	c.weightsHash = c.currentHash
 	c.currentStepIndex = len(c.canary.Steps)
 	rs := c.createReplicaSet(c.currentHash, stableImage)
 	world.Scale(rs, m.Rollout.Replicas())
@@ -121,6 +130,7 @@ func New(loop *vclock.Loop, world *dataplane.World, m *api.Manifests, metrics Me
 		world.SetEntry(c.entryService())
 	}
 	c.phase = api.PhaseHealthy
+	c.progressing, c.observed, c.healthy = progressAvailable, c.counts(), true
 	world.OnPodsChanged = c.enqueue
 	return c
 }
@@ -385,7 +395,9 @@ func (c *Controller) scaleDownDelay() time.Duration {
 
 // desiredCounts is (canary, stable) replicas
 // (CalculateReplicaCountsForTrafficRoutedCanary / ...ForBasicCanary).
-func (c *Controller) desiredCounts() (int, int) {
+// weights is the canary weight of status.canary.weights the counts may
+// take into account, nil for none; only dynamicStableScale does.
+func (c *Controller) desiredCounts(weights *int) (int, int) {
 	replicas := c.m.Rollout.Replicas()
 	maxWeight := c.maxWeight()
 	weight := 0
@@ -401,22 +413,25 @@ func (c *Controller) desiredCounts() (int, int) {
 				weight = *scale.Weight
 			}
 		} else {
-			weight = c.currentSetWeight()
+			weight = c.desiredCanaryWeight()
 		}
 	}
 	if !c.routed() {
 		return c.basicCanaryCounts(weight)
 	}
-	canary := int(math.Ceil(float64(weight) * float64(replicas) / float64(maxWeight)))
+	canary := weightToReplicas(replicas, weight, maxWeight)
 	if fixed != nil {
 		canary = *fixed
 	}
-	if c.canary.DynamicStableScale {
-		stable := int(math.Ceil(float64(maxWeight-weight) * float64(replicas) / float64(maxWeight)))
-		actual := int(math.Ceil(float64(maxWeight-c.canaryWeight) * float64(replicas) / float64(maxWeight)))
-		return canary, max(stable, actual)
+	if !c.canary.DynamicStableScale {
+		return canary, replicas
 	}
-	return canary, replicas
+	return c.dynamicCounts(canary, weight, weights)
+}
+
+// weightToReplicas rounds up (AR utils/replicaset/canary.go:423-425 trafficWeightToReplicas).
+func weightToReplicas(replicas, weight, maxWeight int) int {
+	return int(math.Ceil(float64(weight) * float64(replicas) / float64(maxWeight)))
 }
 
 // routes of the VirtualService as the manifest wrote them.
@@ -505,8 +520,15 @@ func (c *Controller) writeWeights(weight int) {
 // on abort the canary Service goes back to stable, trafficrouting.go).
 func (c *Controller) reconcileServices() {
 	canaryHash := c.currentHash
-	if c.abort {
+	if c.abort && (!c.canary.DynamicStableScale || c.abortWeight() == 0) {
+		// With dynamicStableScale the canary Service keeps the canary
+		// until the abort's weight is 0 (AR rollout/trafficrouting.go:204-215).
 		canaryHash = c.stableHash
+	}
+	if c.rollingBackToStable() {
+		// The canary Service and subset stay on the previous canary
+		// (AR rollout/service.go:272-282).
+		canaryHash = c.weightsHash
 	}
 	if c.canary.StableService != "" {
 		c.world.SetService(c.canary.StableService, c.stableHash)
@@ -542,7 +564,7 @@ func (c *Controller) otherRSs() []*dataplane.ReplicaSet {
 
 // atDesiredReplicaCounts (AR utils/replicaset/canary.go AtDesiredReplicaCountsForCanary).
 func (c *Controller) atDesiredReplicaCounts() bool {
-	canary, stable := c.desiredCounts()
+	canary, stable := c.desiredCounts(nil)
 	newRS := c.newRS()
 	if newRS == nil || newRS.Desired != canary || c.available(newRS) != canary {
 		return false

@@ -19,6 +19,8 @@ func (c *Controller) reconcile() {
 		return
 	}
 	before := c.statusKey()
+	c.statusWeight = c.canaryWeight
+	c.checkPausedConditions()
 	if c.abort && c.FullyPromoted() {
 		// A fully promoted Rollout has nothing to abort: the controller
 		// removes the abort and it stays Healthy at its revision (AR
@@ -39,9 +41,12 @@ func (c *Controller) reconcile() {
 }
 
 // statusKey summarises the status fields whose update re-enqueues the Rollout.
+// Of the Progressing condition only a timeout counts: a write of the
+// condition alone re-enqueues a Rollout whose next pass finds nothing else
+// to do, which the model leaves out.
 func (c *Controller) statusKey() string {
 	return fmt.Sprintf("%s|%s|%d|%v|%v|%v|%v|%d|%s|%v|%d", c.currentHash, c.stableHash, c.currentStepIndex,
-		c.pauseOrder, c.controllerPause, c.abort, c.promoteFull, c.canaryWeight, c.phase, c.timedOut, len(c.scaleDownAt))
+		c.pauseOrder, c.controllerPause, c.abort, c.promoteFull, c.canaryWeight, c.phase, c.progressing == progressTimedOut, len(c.scaleDownAt))
 }
 
 func (c *Controller) rolloutCanary() {
@@ -84,8 +89,6 @@ func (c *Controller) startRevision(hash string) {
 	c.controllerPause = false
 	c.abort, c.abortedAt, c.abortMessage = false, nil, ""
 	c.promoteFull = false
-	c.timedOut = false
-	c.progressSince = c.loop.Now()
 	c.currentStepIndex = 0
 	c.stepStarted = -1
 	delete(c.scaleDownAt, hash)
@@ -104,21 +107,29 @@ func (c *Controller) startRevision(hash string) {
 }
 
 // reconcileTrafficRouting sets the VirtualService weight
-// (AR rollout/trafficrouting.go reconcileTrafficRouting:195-262).
+// (AR rollout/trafficrouting.go reconcileTrafficRouting:192-262).
 func (c *Controller) reconcileTrafficRouting() {
 	desired := 0
 	newRS := c.newRS()
 	steps := len(c.canary.Steps)
+	canaryHash := c.currentHash
 	switch {
+	case c.rollingBackToStable():
+		// The weight goes on naming the previous canary.
+		desired, canaryHash = c.abortWeight(), c.weightsHash
 	case c.FullyPromoted():
 		desired = 0
 	case c.abort:
 		// Without dynamicStableScale the weight goes to 0 at once.
-		desired = 0
+		desired = c.abortWeight()
 	case newRS == nil || c.available(newRS) == 0:
 		desired = 0
 	case c.promoteFull:
 		desired = c.canaryWeight
+		if c.canary.DynamicStableScale {
+			// As far as the canary's available pods go (trafficrouting.go:232-240).
+			desired = c.maxWeight() * c.available(newRS) / c.m.Rollout.Replicas()
+		}
 	case steps > 0:
 		if !c.atDesiredReplicaCounts() {
 			// Keep the previous step's weight until the canary is scaled.
@@ -134,6 +145,10 @@ func (c *Controller) reconcileTrafficRouting() {
 			desired = c.maxWeight()
 		}
 	}
+	if !c.stableCanServe(c.maxWeight() - desired) {
+		return
+	}
+	c.weightsHash = canaryHash
 	c.writeWeights(desired)
 }
 
@@ -354,14 +369,17 @@ func (c *Controller) reconcileReplicaSets() bool {
 		// rollout/context.go:143-151).
 		return false
 	}
-	canary, stable := c.desiredCounts()
+	// The stable follows the weights the previous reconcile wrote, the
+	// canary those of this one (AR rollout/canary.go:115-127, replicaset.go:150-156).
+	_, stable := c.desiredCounts(&c.statusWeight)
+	canary, _ := c.desiredCounts(&c.canaryWeight)
 	newRS, stableRS := c.newRS(), c.stableRS()
 	if stableRS != nil && stableRS != newRS && stableRS.Desired != stable {
 		c.world.Scale(stableRS, stable)
 		return true
 	}
 	if newRS != nil {
-		if c.abort && c.abortScaleDownDelay() != nil && newRS != stableRS {
+		if c.delayScaleDownOnAbort() && newRS != stableRS {
 			// Abort: keep the canary up until a deadline set once the stable
 			// can take all traffic (AR rollout/replicaset.go:159-205). The
 			// deadline is an RFC3339 annotation, so whole seconds.
@@ -568,7 +586,6 @@ func (c *Controller) syncStatus() {
 		c.emit(result.Event{Type: result.StepCompleted, Step: result.IntPtr(c.currentStepIndex - 1),
 			Message: fmt.Sprintf("Rollout step %d/%d completed (%s)", c.currentStepIndex, steps, step.String())})
 		c.removePause(pauseCanaryStep)
-		c.progressSince = c.loop.Now()
 		c.emitStepStarted()
 	}
 }
@@ -639,12 +656,12 @@ func (c *Controller) waitingForPerson() string {
 // updatePhase computes the Rollout's phase (AR utils/rollout/rolloututil.go
 // CalculateRolloutPhase) and emits the outcome events when it changes.
 func (c *Controller) updatePhase() {
-	c.checkProgressDeadline()
+	c.updateProgressing()
 	phase := api.PhaseHealthy
 	newRS := c.newRS()
 	replicas := c.m.Rollout.Replicas()
 	switch {
-	case c.abortedAt != nil || c.timedOut:
+	case c.abortedAt != nil || c.progressing == progressTimedOut:
 		phase = api.PhaseDegraded
 	case c.paused || len(c.pauseConditions) > 0:
 		phase = api.PhasePaused
@@ -682,7 +699,7 @@ func (c *Controller) updatePhase() {
 			c.emit(result.Event{Type: result.RolloutPaused, Message: reason})
 		}
 	case api.PhaseDegraded:
-		if c.timedOut {
+		if c.progressing == progressTimedOut {
 			c.emit(result.Event{Type: result.RolloutDegraded, Message: "ProgressDeadlineExceeded: ReplicaSet \"" + newRS.Name + "\" has timed out progressing."})
 		}
 	}
@@ -699,48 +716,6 @@ func (c *Controller) olderReplicas() int {
 		}
 	}
 	return total
-}
-
-// checkProgressDeadline: time since the last progress is not counted while
-// paused or on a pause/analysis step (AR rollout/sync.go isIndefiniteStep,
-// utils/conditions RolloutTimedOut); exceeding it degrades the rollout and
-// aborts only with progressDeadlineAbort.
-func (c *Controller) checkProgressDeadline() {
-	if c.FullyPromoted() || c.abort || c.timedOut {
-		return
-	}
-	step := c.currentStep()
-	if c.paused || len(c.pauseConditions) > 0 || (step != nil && (step.Pause != nil || step.Analysis != nil)) {
-		c.progressSince = c.loop.Now()
-		return
-	}
-	if newRS := c.newRS(); newRS != nil && c.atDesiredReplicaCounts() {
-		c.progressSince = c.loop.Now()
-		return
-	}
-	deadline := 600 * time.Second
-	if seconds := c.m.Rollout.Spec.ProgressDeadlineSeconds; seconds != nil {
-		deadline = time.Duration(*seconds) * time.Second
-	}
-	// The Progressing condition's lastUpdateTime is a metav1.Time: whole
-	// seconds. Timed out once lastUpdate+deadline is before now
-	// (utils/conditions RolloutTimedOut); until then the rollout is requeued
-	// a second after that moment, or at once when it is under a second away
-	// (rollout/sync.go requeueStuckRollout).
-	since := c.progressSince.Truncate(time.Second)
-	if now := c.loop.Now(); since+deadline >= now {
-		if after := since + deadline - now; after < time.Second {
-			c.enqueueAt(since + deadline + time.Millisecond)
-		} else {
-			c.enqueueAt(since + deadline + time.Second)
-		}
-		return
-	}
-	c.timedOut = true
-	if c.m.Rollout.Spec.ProgressDeadlineAbort {
-		c.addAbort(fmt.Sprintf("ReplicaSet %q has timed out progressing.", c.newRS().Name))
-		c.enqueue()
-	}
 }
 
 // checkSettled: a finished rollout has scaled its other ReplicaSets down.

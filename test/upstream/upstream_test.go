@@ -167,6 +167,9 @@ var argoSets = []set{
 	{name: "e2e/functional/rollout-basic", files: []source{ar("test/e2e/functional/rollout-basic.yaml")}, events: promote, want: outcome("promoted")},
 	{name: "e2e/functional/ephemeral-labels", files: []source{ar("test/e2e/functional/ephemeral-labels.yaml")}, want: outcome("paused")},
 	{name: "e2e/functional/rollout-canary-with-pause", files: []source{ar("test/e2e/functional/rollout-canary-with-pause.yaml")}, want: outcome("paused")},
+	{name: "e2e/functional/rollout-canary-with-pause promoted", files: []source{ar("test/e2e/functional/rollout-canary-with-pause.yaml")}, events: promote, want: outcome("promoted")},
+	{name: "e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort", files: []source{ar("test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml")}, want: outcome("paused")},
+	{name: "e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort aborted", files: []source{ar("test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml")}, events: abort, want: outcome("rolled-back")},
 	{name: "e2e/functional/canary-scaledownonabortnotrafficrouting", files: []source{ar("test/e2e/functional/canary-scaledownonabortnotrafficrouting.yaml")}, events: abort, want: outcome("rolled-back")},
 
 	// test/e2e/ refused by name
@@ -184,7 +187,7 @@ var argoSets = []set{
 	{name: "e2e/functional/alb-pingpong-rollout", files: []source{ar("test/e2e/functional/alb-pingpong-rollout.yaml")}, want: refused("canary.pingPong")},
 	{name: "e2e/functional/alb-pingpong-multi-ingress-rollout", files: []source{ar("test/e2e/functional/alb-pingpong-multi-ingress-rollout.yaml")}, want: refused("canary.pingPong")},
 	{name: "e2e/functional/albmesh-pingpong-stablecanary-rollout", files: []source{ar("test/e2e/functional/albmesh-pingpong-stablecanary-rollout.yaml")}, want: refused("trafficRouting.alb")},
-	{name: "e2e/functional/canary-dynamic-stable-scale", files: []source{ar("test/e2e/functional/canary-dynamic-stable-scale.yaml")}, want: refused("canary.dynamicStableScale")},
+	{name: "e2e/functional/canary-dynamic-stable-scale", files: []source{ar("test/e2e/functional/canary-dynamic-stable-scale.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/functional/canary-scaledowndelay", files: []source{ar("test/e2e/functional/canary-scaledowndelay.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/functional/canary-scaledownonabort", files: []source{ar("test/e2e/functional/canary-scaledownonabort.yaml")}, want: refused("trafficRouting.alb")},
 	{name: "e2e/functional/canary-unscaledownonabort", files: []source{ar("test/e2e/functional/canary-unscaledownonabort.yaml")}, want: refused("trafficRouting.alb")},
@@ -217,7 +220,6 @@ var argoSets = []set{
 	{name: "e2e/istio/istio-host-only-tls-split", files: []source{ar("test/e2e/istio/istio-host-only-tls-split.yaml")}, want: refused("trafficRouting.istio tlsRoutes/tcpRoutes")},
 	{name: "e2e/istio/istio-host-split-experiment-step", files: []source{ar("test/e2e/istio/istio-host-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
 	{name: "e2e/istio/istio-subset-split-experiment-step", files: []source{ar("test/e2e/istio/istio-subset-split-experiment-step.yaml")}, want: refused("step 1: experiment")},
-	{name: "e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort", files: []source{ar("test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml")}, want: refused("canary.dynamicStableScale")},
 	{name: "e2e/smi/rollout-smi-experiment", files: []source{ar("test/e2e/smi/rollout-smi-experiment.yaml")}, want: refused("trafficRouting.smi")},
 	{name: "e2e/smi_ingress/rollout-smi-ingress-canary", files: []source{ar("test/e2e/smi_ingress/rollout-smi-ingress-canary.yaml")}, want: refused("trafficRouting.smi")},
 	{name: "e2e/step-plugin/template-rollout", files: []source{ar("test/e2e/step-plugin/template-rollout.yaml")}, want: invalid(`metadata.name: Invalid value: "step-plugin-e2e-$$name$$": a lowercase RFC 1123 subdomain`)},
