@@ -179,10 +179,7 @@ func TestActionsPatchLikeThePlugin(t *testing.T) {
 func TestObserverTimeline(t *testing.T) {
 	now := time.Duration(0)
 	var events []result.Event
-	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
-		Emit: func(e result.Event) { events = append(events, e) }}
-	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
-	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	o := testObserver(&now, &events)
 
 	status := func(step int64, phase string, extra map[string]any) *unstructured.Unstructured {
 		s := map[string]any{"currentStepIndex": step, "phase": phase, "observedGeneration": "2", "stableRS": "aaa", "currentPodHash": "bbb"}
@@ -242,10 +239,9 @@ func TestObserverTimeline(t *testing.T) {
 func TestObserverProgressDeadlineEachTime(t *testing.T) {
 	now := time.Duration(0)
 	var events []string
-	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
-		Emit: func(e result.Event) { events = append(events, e.Type+" "+e.Message) }}
-	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
-	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	var recorded []result.Event
+	o := testObserver(&now, &recorded)
+	o.Emit = func(e result.Event) { events = append(events, e.Type+" "+e.Message) }
 	status := func(phase, reason, message string, abort bool, stable string) *unstructured.Unstructured {
 		return rolloutObject(map[string]any{"currentStepIndex": int64(0), "phase": phase, "message": message, "abort": abort,
 			"observedGeneration": "2", "stableRS": stable, "currentPodHash": "bbb",
@@ -321,10 +317,7 @@ func TestObjectsKeepTheirVersion(t *testing.T) {
 func TestObserverRecordsTheProgressDeadline(t *testing.T) {
 	now := time.Duration(0)
 	var events []result.Event
-	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return now },
-		Emit: func(e result.Event) { events = append(events, e) }}
-	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
-	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	o := testObserver(&now, &events)
 	o.MarkReleased()
 	timedOut := map[string]any{"conditions": []any{map[string]any{"type": "Progressing", "reason": "ProgressDeadlineExceeded",
 		"message": `ReplicaSet "demo-bbb" has timed out progressing.`}}}
@@ -349,4 +342,14 @@ func TestObserverRecordsTheProgressDeadline(t *testing.T) {
 	if reason := res.FindReason(); reason == nil || reason.Cause != result.CauseProgressDeadline {
 		t.Errorf("reason %v, want progress-deadline", reason)
 	}
+}
+
+// testObserver is an Observer of Rollout default/demo whose clock reads
+// *now and whose events go to *events.
+func testObserver(now *time.Duration, events *[]result.Event) *Observer {
+	o := &Observer{Namespace: "default", Rollout: "demo", Clock: func() time.Duration { return *now },
+		Emit: func(e result.Event) { *events = append(*events, e) }}
+	o.seenRuns, o.scaledDown = map[string]*runSeen{}, map[string]bool{}
+	o.snapshot = Snapshot{ReplicaSets: map[string]ReplicaSet{}, Services: map[string]string{}, Subsets: map[string]string{}}
+	return o
 }

@@ -144,16 +144,10 @@ func (sc *Scenario) validateStubs(ps *problems) {
 		ps.add(sc.Path, sc.Line("spec.stubs.metrics"), "spec.stubs.metrics answers Argo Rollouts analysis metrics: this is a flagger scenario")
 		return
 	}
-	seenMetrics := map[string]bool{}
+	metrics := map[string]bool{}
 	for i, stub := range stubs.Metrics {
 		field := fmt.Sprintf("spec.stubs.metrics[%d]", i)
-		switch {
-		case stub.Name == "":
-			ps.add(sc.Path, sc.Line(field), "%s.name is missing: name a metric of an analysis template", field)
-		case seenMetrics[stub.Name]:
-			ps.add(sc.Path, sc.Line(field+".name"), "metric %s is answered twice", stub.Name)
-		}
-		seenMetrics[stub.Name] = true
+		sc.checkStubName(ps, field, "metric", "a metric of an analysis template", stub.Name, metrics)
 		switch {
 		case (stub.Value == "") == (stub.Answer == ""):
 			ps.add(sc.Path, sc.Line(field), "%s gives either a value (the provider's answer, judged by the metric's conditions) or an answer (pass or fail)", field)
@@ -163,20 +157,25 @@ func (sc *Scenario) validateStubs(ps *problems) {
 			ps.add(sc.Path, sc.Line(field+".value"), "%s.value %s is not JSON: write a number (0.99), a list ([0.99]) or a quoted string", field, stub.Value)
 		}
 	}
-	seen := map[string]bool{}
+	webhooks := map[string]bool{}
 	for i, stub := range stubs.Webhooks {
 		field := fmt.Sprintf("spec.stubs.webhooks[%d]", i)
-		switch {
-		case stub.Name == "":
-			ps.add(sc.Path, sc.Line(field), "%s.name is missing: name a webhook of the Canary", field)
-		case seen[stub.Name]:
-			ps.add(sc.Path, sc.Line(field+".name"), "webhook %s is answered twice", stub.Name)
-		}
-		seen[stub.Name] = true
+		sc.checkStubName(ps, field, "webhook", "a webhook of the Canary", stub.Name, webhooks)
 		if stub.Answer != AnswerPass && stub.Answer != AnswerFail {
 			ps.add(sc.Path, sc.Line(field+".answer"), "%s.answer %q: pass or fail", field, stub.Answer)
 		}
 	}
+}
+
+// checkStubName checks that a stub names its webhook or metric, once.
+func (sc *Scenario) checkStubName(ps *problems, field, kind, what, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		ps.add(sc.Path, sc.Line(field), "%s.name is missing: name %s", field, what)
+	case seen[name]:
+		ps.add(sc.Path, sc.Line(field+".name"), "%s %s is answered twice", kind, name)
+	}
+	seen[name] = true
 }
 
 // causesOf are the causes each outcome can have (see result.FindReason).

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canarylab/canarylab/internal/testmanifests"
+
 	"github.com/canarylab/canarylab/result"
 	"github.com/canarylab/canarylab/runner"
 	"github.com/canarylab/canarylab/scenario"
@@ -20,26 +22,7 @@ import (
 // Rules of the Argo Rollouts controller, checked through whole runs of small
 // manifests, as a user's own Rollouts would exercise them.
 
-const services = `apiVersion: v1
-kind: Service
-metadata: {name: demo-stable}
----
-apiVersion: v1
-kind: Service
-metadata: {name: demo-canary}
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: demo}
-spec:
-  http:
-    - name: primary
-      route:
-        - destination: {host: demo-stable}
-          weight: 100
-        - destination: {host: demo-canary}
-          weight: 0
-`
+const services = testmanifests.IstioServices
 
 func rollout(canaryExtra, steps string) string {
 	return `apiVersion: argoproj.io/v1alpha1

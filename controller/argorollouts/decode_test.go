@@ -5,30 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canarylab/canarylab/internal/testmanifests"
+
 	"github.com/canarylab/canarylab/scenario"
 )
 
-const services = `
-apiVersion: v1
-kind: Service
-metadata: {name: demo-stable}
----
-apiVersion: v1
-kind: Service
-metadata: {name: demo-canary}
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: demo}
-spec:
-  http:
-    - name: primary
-      route:
-        - destination: {host: demo-stable}
-          weight: 100
-        - destination: {host: demo-canary}
-          weight: 0
-`
+const services = "\n" + testmanifests.IstioServices
 
 const rollout = `
 apiVersion: argoproj.io/v1alpha1

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canarylab/canarylab/internal/testmanifests"
+
 	"github.com/prometheus/common/model"
 
 	api "github.com/canarylab/canarylab/controller/argorollouts"
@@ -41,26 +43,7 @@ spec:
         - setWeight: 75
         - pause: {duration: 10s}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: demo-stable}
----
-apiVersion: v1
-kind: Service
-metadata: {name: demo-canary}
----
-apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: demo}
-spec:
-  http:
-    - name: primary
-      route:
-        - destination: {host: demo-stable}
-          weight: 100
-        - destination: {host: demo-canary}
-          weight: 0
-`
+` + testmanifests.IstioServices
 
 // modelRun is the controller model on a data plane, with the stable image
 // deployed before time 0 and the release at 0.
