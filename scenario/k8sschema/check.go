@@ -173,6 +173,9 @@ func CheckDocument(document scenario.Document) []scenario.Problem {
 	if document.Node == nil {
 		return nil
 	}
+	if len(document.Raw) == 0 {
+		return checkDocument(document) // a document built in Go: no text to know it by
+	}
 	if problems, ok := recall(document); ok {
 		return problems
 	}

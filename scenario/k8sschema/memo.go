@@ -1,21 +1,19 @@
 package k8sschema
 
 import (
+	"crypto/sha256"
 	"slices"
 	"sync"
-	"weak"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/canarylab/canarylab/scenario"
 )
 
 // verdicts remembers each document's problems for the process: the sim
-// decodes a scenario's manifests on every run (a seed sweep, the catalog),
-// and judging a custom resource by its CRD costs about a millisecond. The
-// key is the parsed document itself, weakly held (a document that is gone
-// cannot come back, and its entry is never matched again), with the fields
-// a problem is reported with; documents are not changed after parsing.
+// decodes a scenario's manifests on every run (a seed sweep, the catalog,
+// whose scenarios share manifest files), and judging a custom resource by
+// its CRD costs about a millisecond. The key is the document's text, by
+// its SHA-256, with where it starts and the fields a problem is reported
+// with: the same text at the same place has the same problems.
 var verdicts = struct {
 	sync.Mutex
 	m map[verdictKey][]scenario.Problem
@@ -26,7 +24,7 @@ var verdicts = struct {
 const maxVerdicts = 4096
 
 type verdictKey struct {
-	node             weak.Pointer[yaml.Node]
+	text             [sha256.Size]byte
 	file             string
 	line             int
 	apiVersion, kind string
@@ -34,7 +32,7 @@ type verdictKey struct {
 }
 
 func keyOf(document scenario.Document) verdictKey {
-	return verdictKey{weak.Make(document.Node), document.File, document.Line,
+	return verdictKey{sha256.Sum256(document.Raw), document.File, document.Line,
 		document.APIVersion, document.Kind, document.Name, document.Namespace}
 }
 
