@@ -57,8 +57,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	flaggerv1beta1 "github.com/fluxcd/flagger/pkg/apis/flagger/v1beta1"
@@ -157,11 +159,27 @@ func splitAPIVersion(apiVersion string) (group, version string) {
 const maxAttempts = 25
 
 // Check judges every document of a known kind and returns the problems of
-// all of them at once (a *scenario.InvalidError), or nil.
+// all of them at once (a *scenario.InvalidError), or nil. Documents are
+// judged side by side, on as many goroutines as the process runs at once:
+// the first judgement of a kind builds its CRD's validators (a Rollout's
+// and a DestinationRule's take tens of milliseconds each), and a
+// scenario's kinds need not wait for each other. Problems keep the
+// documents' order.
 func Check(documents []scenario.Document) error {
+	found := make([][]scenario.Problem, len(documents))
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, document := range documents {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			found[i] = CheckDocument(document)
+		})
+	}
+	wg.Wait()
 	var problems scenario.Problems
-	for _, document := range documents {
-		problems = append(problems, CheckDocument(document)...)
+	for _, list := range found {
+		problems = append(problems, list...)
 	}
 	return problems.Err()
 }
