@@ -25,7 +25,7 @@
 //     github.com/argoproj/argo-rollouts@v1.10.1
 //     manifests/crds/{rollout,analysis-template,cluster-analysis-template,analysis-run,experiment}-crd.yaml,
 //     FL github.com/fluxcd/flagger@v1.44.0 artifacts/flagger/crd.yaml,
-//     istio.io/api@v1.32.0 kubernetes/customresourcedefinitions.gen.yaml,
+//     istio.io/api@v1.31.1 kubernetes/customresourcedefinitions.gen.yaml,
 //     at the versions of the build info (go.mod's; modules.go).
 //   - What the CRD lets through, the controller still has to decode: a
 //     Rollout or an analysis template is then decoded into Argo Rollouts'
